@@ -1,0 +1,108 @@
+"""Training-loop overhead: nnrecipe's `Trainer` vs a minimal hand-written PyTorch loop.
+
+Same MLP 64→512→512→10, same AdamW, batch 256, 100k synthetic in-memory rows. Prints two ratios,
+both measured in this one run (no stored numbers):
+  1. fit-loop throughput / hand-loop throughput          (target ≥ 0.95)
+  2. tensor-index batching / DataLoader(TensorDataset)   (target ≥ 3×), for a full training epoch
+     and for the batching alone.
+
+    python benchmarks/overhead.py [--rows 100000] [--epochs 2] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from nnrecipe.config import ClipConfig, OptimizerConfig, ScheduleConfig
+from nnrecipe.models import MLP
+from nnrecipe.training.callbacks import EarlyStopping, History
+from nnrecipe.training.loop import Trainer
+from nnrecipe.training.optim import build_optimizer
+from nnrecipe.training.schedules import build_schedule
+
+BATCH = 256
+
+
+def make_model(seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return MLP(64, 10, hidden=(512, 512), activation="relu")
+
+
+def hand_loop(X, y, epochs: int, batches) -> float:
+    model = make_model(0)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for xb, yb in batches(X, y):
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return time.perf_counter() - start
+
+
+def index_batches(X, y):
+    perm = torch.randperm(len(X))
+    for i in range(0, len(X), BATCH):
+        idx = perm[i:i + BATCH]
+        yield X[idx], y[idx]
+
+
+def loader_batches(X, y):
+    yield from DataLoader(TensorDataset(X, y), batch_size=BATCH, shuffle=True)
+
+
+def trainer_loop(X, y, Xv, yv, epochs: int) -> float:
+    model = make_model(0)
+    opt = build_optimizer(model, OptimizerConfig(name="adamw", lr=1e-3, weight_decay=0.01))
+    steps = epochs * -(-len(X) // BATCH)
+    schedule = build_schedule(ScheduleConfig(name="cosine"), base_lr=1e-3, total_steps=steps)
+    trainer = Trainer(model=model, loss_fn=F.cross_entropy, optimizer=opt, schedule=schedule,
+                      classification=True, clip_mode=ClipConfig().name, clip_threshold=ClipConfig().threshold,
+                      callbacks=[History(), EarlyStopping(patience=0)])
+    start = time.perf_counter()
+    trainer.fit(X, y, Xv, yv, epochs=epochs, batch_size=BATCH, generator=torch.Generator().manual_seed(0))
+    return time.perf_counter() - start
+
+
+def batching_only(X, y, batches, repeats: int) -> float:
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for xb, yb in batches(X, y):
+            pass
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(args.rows, 64, generator=g)
+    y = torch.randint(0, 10, (args.rows,), generator=g)
+    Xv, yv = X[:2048], y[:2048]  # the trainer validates once per epoch, as fit does
+    rows = args.rows * args.epochs
+    hand = min(hand_loop(X, y, args.epochs, index_batches) for _ in range(args.repeats))
+    ours = min(trainer_loop(X, y, Xv, yv, args.epochs) for _ in range(args.repeats))
+    loader = min(hand_loop(X, y, args.epochs, loader_batches) for _ in range(args.repeats))
+    only_index = batching_only(X, y, index_batches, args.repeats)
+    only_loader = batching_only(X, y, loader_batches, args.repeats)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.rows} rows x {args.epochs} epochs, "
+          f"batch {BATCH}, best of {args.repeats}")
+    print(f"hand-written loop (tensor indexing):   {rows / hand:12.0f} rows/s")
+    print(f"nnrecipe Trainer (schedule, clip, cb): {rows / ours:12.0f} rows/s")
+    print(f"hand-written loop (DataLoader):        {rows / loader:12.0f} rows/s")
+    print(f"ratio fit/hand:                       {hand / ours:8.3f}   (target >= 0.95)")
+    print(f"ratio indexing/DataLoader, training:  {loader / hand:8.2f}x  (target >= 3x)")
+    print(f"ratio indexing/DataLoader, batching:  {only_loader / only_index:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()

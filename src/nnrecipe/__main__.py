@@ -1,0 +1,3 @@
+from nnrecipe.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,133 @@
+"""The `nnrecipe` command: parses arguments, calls the library, maps errors to exit codes.
+
+Exit codes: 0 success; 2 bad input (one line ``error: <what> (<where>, <how to fix>)`` on stderr,
+nothing written); 3 training diverged (NaN/Inf loss; the run is saved with the last good weights);
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from nnrecipe.errors import TrainingDiverged, UserError
+
+EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's default prints the whole usage block
+        sys.stderr.write(f"error: {message} (command line, see `{self.prog} --help`)\n")
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default=None, metavar="SOURCE",
+                   help="bundled name (digits [default], breast_cancer, wine, iris, diabetes), a .csv "
+                        "file with a header row, or a .npz file with arrays X and y")
+    p.add_argument("--target", default=None, metavar="COL", help="label column of a CSV (default: the last column)")
+    p.add_argument("--task", choices=["classification", "regression"], default=None,
+                   help="override the inferred task (integer/string labels -> classification)")
+    p.add_argument("--config", default=None, metavar="FILE.yaml",
+                   help="a YAML configuration (e.g. a run's config.yaml, which reproduces that run)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config key, e.g. --set optimizer.lr=3e-4 --set model.hidden=[256,128]")
+    p.add_argument("--seed", type=int, default=None, help="random seed for splits, init and batches (default 0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="nnrecipe", description="Train, calibrate and evaluate neural networks the way "
+                     "practitioners do, and keep the evidence in a run directory.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("fit", help="train a model and write a run directory",
+                       description="Train an MLP (default on the bundled digits data), calibrate it with "
+                       "temperature scaling, evaluate it on the test split and write runs/<time>-<data>-<model>/.")
+    _data_options(p)
+    p.add_argument("--test-data", default=None, metavar="FILE", help="a labelled test set instead of a test split")
+    p.add_argument("--epochs", type=int, default=None, help="maximum epochs (early stopping may stop sooner)")
+    p.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/<time>-<data>-<model>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar; print only the run directory")
+
+    p = sub.add_parser("predict", help="predict rows of a file with a trained run",
+                       description="Writes a `prediction` column and, for classification, one calibrated "
+                       "`prob_<class>` column per class, rows in input order.")
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--data", required=True, metavar="FILE", help="CSV/NPZ with the training feature columns")
+    p.add_argument("--out", default=None, metavar="FILE.csv", help="output CSV (default: standard output)")
+
+    p = sub.add_parser("evaluate", help="metrics of a trained run on labelled data",
+                       description="Prints the test-block metrics for new labelled data.")
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--data", required=True, metavar="SOURCE", help="labelled CSV/NPZ or a bundled name")
+    p.add_argument("--out", default=None, metavar="FILE.json", help="also write the metrics as JSON")
+    return parser
+
+
+def _cmd_fit(args) -> int:
+    from nnrecipe.pipeline import fit
+
+    try:
+        run = fit(args.data, config=args.config, overrides=args.overrides, target=args.target,
+                  task=args.task, test_data=args.test_data, epochs=args.epochs, seed=args.seed,
+                  out=args.out, progress=not args.quiet)
+    except TrainingDiverged as exc:
+        sys.stderr.write(f"error: training diverged: {exc} (training, lower optimizer.lr or keep clipping on); "
+                         f"last good weights saved in {getattr(exc, 'run_dir', '?')}\n")
+        return EXIT_DIVERGED
+    if args.quiet:
+        print(run.dir)
+        return 0
+    test, m = run.metrics["test"], run.metrics
+    print(f"run: {run.dir}")
+    print(f"epochs: {m['epochs_run']} (best {m['best_epoch']}), {m['train_seconds']:.1f} s")
+    if run.task == "classification":
+        cal = m["calibration"]
+        print(f"test: accuracy {test['accuracy']:.4f}  f1_macro {test['f1_macro']:.4f}  "
+              f"loss {test['loss']:.4f}  ece {test['ece']:.4f}")
+        print(f"calibration: T = {cal['temperature']:.3f}, val NLL {cal['nll_before']:.4f} -> "
+              f"{cal['nll_after']:.4f}, val ECE {cal['ece_before']:.4f} -> {cal['ece_after']:.4f}")
+    else:
+        print(f"test: rmse {test['rmse']:.4f}  mae {test['mae']:.4f}  r2 {test['r2']:.4f}")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from nnrecipe.inference import predict
+    from nnrecipe.run import load
+
+    text = predict(load(args.run), args.data, out=args.out)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from nnrecipe.inference import evaluate
+    from nnrecipe.run import load
+
+    result = evaluate(load(args.run), args.data, out=args.out)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+COMMANDS = {"fit": _cmd_fit, "predict": _cmd_predict, "evaluate": _cmd_evaluate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted (keyboard, nothing was written)\n")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,228 @@
+"""The resolved configuration of a run: one frozen pydantic model per stage.
+
+`key=value` overrides (``--set optimizer.lr=3e-4``) are parsed with YAML scalar rules and
+validated against these models; an unknown key fails with the closest valid name. The fully
+resolved configuration is written to ``config.yaml`` in the run directory, and
+``nnrecipe fit --config config.yaml`` reproduces the run.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from nnrecipe.errors import UserError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    source: str = "digits"
+    target: str | None = None  # label column of a CSV; default: the last column
+    task: Literal["classification", "regression"] | None = None  # None: inferred
+    test_data: str | None = None  # a separate labelled test file instead of a test split
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    standardize: bool = True
+
+
+class ModelConfig(_Section):
+    name: Literal["mlp"] = "mlp"
+    hidden: tuple[int, ...] = (512, 256)
+    activation: Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "relu6"] = "relu"
+    negative_slope: float = Field(0.01, ge=0)  # leaky_relu only
+    dropout: float = Field(0.2, ge=0, lt=1)
+    norm: Literal["none", "batch", "layer"] = "none"
+
+    @field_validator("hidden")
+    @classmethod
+    def _positive_widths(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(h < 1 for h in v):
+            raise ValueError("every hidden width must be >= 1")
+        return v
+
+
+class InitConfig(_Section):
+    name: str = "auto"
+    std: float = Field(0.01, gt=0)  # `normal` only
+    mode: Literal["fan_in", "fan_out"] = "fan_in"  # kaiming_* only
+    gain: float | None = None  # xavier_*/orthogonal; None: torch.nn.init.calculate_gain(activation)
+    lsuv_tol: float = Field(0.1, gt=0)
+    lsuv_max_iter: int = Field(10, ge=1)
+    zero_init_residual: bool = True
+
+
+class OptimizerConfig(_Section):
+    name: str = "adamw"
+    lr: float | None = Field(None, gt=0)  # None: the optimizer's default from practice
+    weight_decay: float = Field(0.05, ge=0)  # decoupled for adamw, coupled (torch's) otherwise
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = False
+    momentum_style: Literal["classic", "ema"] = "classic"
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = Field(1e-8, gt=0)
+    alpha: float = Field(0.9, gt=0, lt=1)  # RMSProp's smoothing constant (β)
+    rho: float = Field(0.9, gt=0, lt=1)  # Adadelta
+    hypergrad_lr: float = Field(1e-4, ge=0)  # sgd_hd / adam_hd: step size β of the LR update
+    lookahead: bool = False
+    lookahead_k: int = Field(5, ge=1)
+    lookahead_alpha: float = Field(0.5, gt=0, le=1)
+
+
+class WarmupConfig(_Section):
+    steps: int | None = Field(None, ge=0)  # absolute steps; wins over fraction
+    fraction: float = Field(0.05, ge=0, lt=1)
+    start_factor: float = Field(0.0, ge=0, le=1)
+
+
+class ScheduleConfig(_Section):
+    name: str = "cosine"
+    warmup: WarmupConfig = WarmupConfig()
+    min_lr_factor: float = Field(0.0, ge=0, le=1)  # η_min = factor · η₀ (cosine, one_cycle floor)
+    step_size: int = Field(1000, ge=1)  # step: s
+    gamma: float = Field(0.1, gt=0)  # step / multistep / exp_range factor
+    milestones: tuple[float, ...] = (0.5, 0.75)  # multistep; fractions of the run if all < 1
+    decay: float = Field(1e-3, ge=0)  # exponential: κ
+    restart_period: int = Field(1000, ge=1)  # cosine_restarts: T_0
+    restart_mult: int = Field(2, ge=1)  # cosine_restarts: T_mult
+    max_lr_factor: float = Field(10.0, ge=1)  # one_cycle / cyclic: peak = factor · η₀
+    pct_start: float = Field(0.3, gt=0, lt=1)  # one_cycle
+    cycle_steps: int = Field(2000, ge=2)  # cyclic: full cycle length
+    cyclic_mode: Literal["triangular", "triangular2", "exp_range"] = "triangular"
+    plateau_patience: int = Field(5, ge=0)  # plateau (epochs)
+    plateau_factor: float = Field(0.1, gt=0, lt=1)
+
+
+class ClipConfig(_Section):
+    name: Literal["none", "norm", "value", "agc", "layer_norm"] = "norm"
+    threshold: float = Field(1.0, ge=0)  # 0 disables clipping
+
+
+class RegularizationConfig(_Section):
+    l1: float = Field(0.0, ge=0)
+    l2: float = Field(0.0, ge=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(200, ge=1)
+    batch_size: int = Field(64, ge=1)
+    patience: int = Field(30, ge=0)  # epochs without val-loss improvement; 0 disables
+    min_delta: float = Field(0.0, ge=0)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    log_every: int = Field(50, ge=1)  # steps between host syncs for progress/grad-norm logging
+
+
+class CalibrationConfig(_Section):
+    temperature: bool = True
+    ece_bins: int = Field(15, ge=1)
+
+
+class Config(_Section):
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    init: InitConfig = InitConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    clip: ClipConfig = ClipConfig()
+    regularization: RegularizationConfig = RegularizationConfig()
+    train: TrainConfig = TrainConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
+
+
+def _closest(name: str, options: list[str]) -> str:
+    match = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
+    return f"did you mean '{match[0]}'?" if match else f"valid keys: {', '.join(sorted(options))}"
+
+
+def _check_keys(tree: dict, model: type[BaseModel], where: str, prefix: str = "") -> None:
+    """Reject unknown keys with the closest valid one (pydantic's message lacks the suggestion)."""
+    for key, value in tree.items():
+        fields = model.model_fields
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            raise UserError(f"unknown config key '{dotted}'", where, _closest(key, list(fields)))
+        sub = fields[key].annotation
+        if isinstance(value, dict) and isinstance(sub, type) and issubclass(sub, BaseModel):
+            _check_keys(value, sub, where, dotted + ".")
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """``["optimizer.lr=3e-4", "model.hidden=[128,64]"]`` -> nested dict, values parsed as YAML."""
+    tree: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise UserError(f"malformed override '{pair}'", "--set", "write it as key=value, e.g. optimizer.lr=3e-4")
+        key, raw = pair.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        node = tree
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise UserError(f"override '{pair}' sets inside a scalar", "--set", "check the key path")
+        node[parts[-1]] = value
+    return tree
+
+
+def merge(base: dict, extra: dict) -> dict:
+    """Recursive dict merge; values in `extra` win."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def build_config(tree: dict | None = None, *, where: str = "config") -> Config:
+    """Validate a nested dict into a `Config`, turning pydantic errors into one-line `UserError`s."""
+    tree = tree or {}
+    if not isinstance(tree, dict):
+        raise UserError("configuration is not a mapping", where, "write it as YAML sections: train: {epochs: 50}")
+    _check_keys(tree, Config, where)
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise UserError(f"invalid value for '{key}': {err['msg']}", where, "see README 'Configuration'") from None
+
+
+def load_config_file(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        tree = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"config file not found: {path}", "--config", "check the path") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"cannot read config file {path}: {type(exc).__name__}", "--config", "pass a YAML file") from None
+    return tree or {}
+
+
+def resolve_config(*, file: str | Path | None = None, overrides: list[str] | None = None,
+                   extra: dict | None = None) -> Config:
+    """File, then `extra` (from CLI flags such as --epochs), then --set overrides; later wins."""
+    tree = load_config_file(file) if file else {}
+    tree = merge(tree, extra or {})
+    tree = merge(tree, parse_overrides(overrides or []))
+    return build_config(tree, where=str(file) if file and not overrides else "config")
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return cfg.model_dump(mode="json")
+
+
+def save_config(cfg: Config, path: Path) -> None:
+    path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

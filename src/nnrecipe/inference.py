@@ -1,0 +1,89 @@
+"""Use a trained run on new data: `predict` (rows → classes/probabilities) and `evaluate`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nnrecipe.data import encode_labels, load_table
+from nnrecipe.errors import UserError
+from nnrecipe.metrics import classification_metrics, regression_metrics
+from nnrecipe.run import Run
+
+
+def _features(run: Run, source: str, *, labelled: bool):
+    """Load `source` and select the run's feature columns by name, in training order."""
+    names = run.feature_names
+    target = run.info.get("target_name")
+    is_csv = source.lower().endswith(".csv")
+    if labelled:
+        table = load_table(source, target=target if is_csv else None)
+    else:
+        named = target if is_csv and _csv_has_column(source, target) else None
+        table = load_table(source, target=named, require_target=False)
+    columns = list(table.feature_names)
+    if columns == names:
+        return table.X, table.y
+    missing = [n for n in names if n not in columns]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise UserError(f"columns missing for this model: {shown}", source,
+                        f"provide the {len(names)} training feature columns")
+    order = [columns.index(n) for n in names]
+    return table.X[:, order], table.y
+
+
+def _csv_has_column(source: str, column: str | None) -> bool:
+    if not column:
+        return False
+    try:
+        with open(source, newline="") as fh:
+            header = next(csv.reader(fh), [])
+    except OSError:
+        return False  # load_table reports the unreadable file
+    return column in [h.strip() for h in header]
+
+
+def predict(run: Run, source: str, *, out: str | Path | None = None) -> str:
+    """Predict every row of `source`; write CSV to `out` (or return it as text)."""
+    X, _ = _features(run, source, labelled=False)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    if run.task == "classification":
+        probs = run.predict_proba(X)
+        names = run.class_names
+        writer.writerow(["prediction"] + [f"prob_{c}" for c in names])
+        labels = np.asarray(names, dtype=object)[probs.argmax(1)]
+        for label, row in zip(labels, probs):
+            writer.writerow([label] + [f"{p:.6f}" for p in row])
+    else:
+        writer.writerow(["prediction"])
+        for value in run.predict(X):
+            writer.writerow([f"{value:.8g}"])
+    text = buf.getvalue()
+    if out:
+        Path(out).write_text(text)
+    return text
+
+
+def evaluate(run: Run, source: str, *, out: str | Path | None = None) -> dict:
+    """Metrics (the `test` block's keys) of `run` on labelled data `source`."""
+    X, y = _features(run, source, labelled=True)
+    if y is None:
+        raise UserError("no target column to evaluate against", source,
+                        f"include the '{run.info.get('target_name')}' column")
+    if run.task == "classification":
+        y_enc, _ = encode_labels(y, run.class_names)
+        probs = torch.as_tensor(run.predict_proba(X))
+        result = classification_metrics(probs, torch.as_tensor(y_enc), class_names=run.class_names,
+                                        n_bins=run.config.get("calibration", {}).get("ece_bins", 15))
+    else:
+        result = regression_metrics(torch.as_tensor(run.predict(X)), torch.as_tensor(y.astype(np.float64)))
+    if out:
+        Path(out).write_text(json.dumps(result, indent=2))
+    return result

@@ -1,0 +1,115 @@
+"""Callbacks: everything that is not the core step (Keras 3's hook names).
+
+Hooks, each receiving the trainer and a plain ``logs`` dict:
+``on_fit_begin``, ``on_epoch_begin``, ``on_batch_end`` (log steps only: `logs` then holds synced
+floats), ``on_validation_end``, ``on_epoch_end``, ``on_fit_end``. A callback stops training by
+setting ``trainer.should_stop = True``. Callbacks run in ascending ``order``: early stopping (0)
+restores the best weights before anything later (checkpoint writers, 10+) reads them.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+
+
+class Callback:
+    order = 50
+
+    def on_fit_begin(self, trainer, logs: dict) -> None: ...
+    def on_epoch_begin(self, trainer, logs: dict) -> None: ...
+    def on_batch_end(self, trainer, logs: dict) -> None: ...
+    def on_validation_end(self, trainer, logs: dict) -> None: ...
+    def on_epoch_end(self, trainer, logs: dict) -> None: ...
+    def on_fit_end(self, trainer, logs: dict) -> None: ...
+
+
+class History(Callback):
+    """One row per epoch: the columns of history.csv."""
+
+    order = 5
+    columns = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
+               "grad_norm", "clip_fraction", "seconds")
+
+    def __init__(self):
+        self.rows: list[dict] = []
+
+    def on_epoch_end(self, trainer, logs):
+        self.rows.append({k: logs.get(k) for k in self.columns})
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    Keeps a copy of the best weights (in memory) and restores them at the end of fit, also when
+    training stopped for another reason (divergence, max epochs). patience = 0: never stops early,
+    but the best weights are still restored.
+    """
+
+    order = 0
+
+    def __init__(self, *, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0):
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        self.best = math.inf
+        self.best_epoch = 0
+        self.best_state: dict | None = None
+        self.wait = 0
+
+    def on_fit_begin(self, trainer, logs):
+        self.best_state = copy.deepcopy(trainer.model.state_dict())
+
+    def on_epoch_end(self, trainer, logs):
+        value = logs.get(self.monitor)
+        if value is None or not math.isfinite(value):
+            return
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.wait = value, logs["epoch"], 0
+            self.best_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+        else:
+            self.wait += 1
+            if self.patience and self.wait >= self.patience:
+                trainer.should_stop = True
+
+    def on_fit_end(self, trainer, logs):
+        if self.best_state is not None:
+            trainer.model.load_state_dict(self.best_state)
+        logs["best_epoch"] = self.best_epoch
+
+
+class ProgressBar(Callback):
+    """A rich progress bar over epochs with live loss/accuracy/LR."""
+
+    order = 90
+
+    def __init__(self, total_epochs: int, *, description: str = "training"):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("{task.fields[stats]}"), transient=False)
+        self.total, self.description, self.task = total_epochs, description, None
+
+    def on_fit_begin(self, trainer, logs):
+        self.progress.start()
+        self.task = self.progress.add_task(self.description, total=self.total, stats="")
+
+    def on_batch_end(self, trainer, logs):
+        self.progress.update(self.task, stats=f"loss {logs['loss']:.4f}  lr {logs['lr']:.2e}")
+
+    def on_epoch_end(self, trainer, logs):
+        acc = logs.get("val_accuracy")
+        stats = f"train {logs['train_loss']:.4f}  val {logs['val_loss']:.4f}"
+        stats += f"  val_acc {acc:.4f}" if acc is not None else ""
+        self.progress.update(self.task, completed=logs["epoch"], stats=stats + f"  lr {logs['lr']:.2e}")
+
+    def on_fit_end(self, trainer, logs):
+        self.progress.stop()
+
+
+def sorted_callbacks(callbacks: list[Callback]) -> list[Callback]:
+    return sorted(callbacks, key=lambda c: c.order)
+
+
+def snapshot(model: torch.nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
