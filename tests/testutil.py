@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-FAST = ["train.epochs=3", "model.hidden=[16]", "train.batch_size=32"]
+FAST = ["train.epochs=3", "model.hidden=[16]", "train.batch_size=32", "optimizer.lr=0.01"]
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnrecipe.config import DataConfig
-from nnrecipe.data import Standardizer, TargetScaler, encode_labels, infer_task, load_table, split_indices
+from nnrecipe.data import (Standardizer, TargetScaler, encode_labels, infer_task, load_table,
+                           regression_targets, split_indices)
 from nnrecipe.errors import UserError
 
 
@@ -25,20 +26,9 @@ class Prepared:
     name: str
 
 
-def _check_task(requested: str | None, inferred: str, y: np.ndarray, where: str) -> str:
-    task = requested or inferred
-    if task == "regression":
-        try:
-            y.astype(np.float64)
-        except (TypeError, ValueError):
-            raise UserError("regression needs a numeric target", where,
-                            "use --task classification or pick a numeric --target") from None
-    return task
-
-
 def prepare_data(cfg: DataConfig, *, seed: int) -> Prepared:
     table = load_table(cfg.source, target=cfg.target)
-    task = _check_task(cfg.task, infer_task(table.y), table.y, cfg.source)
+    task = cfg.task or infer_task(table.y)
     test_table = None
     if cfg.test_data:
         test_table = load_table(cfg.test_data, target=cfg.target or table.target_name)
@@ -49,7 +39,7 @@ def prepare_data(cfg: DataConfig, *, seed: int) -> Prepared:
     if classification:
         y_all, class_names = encode_labels(table.y)
     else:
-        y_all, class_names = table.y.astype(np.float64), None
+        y_all, class_names = regression_targets(table.y), None
     train, val, test = split_indices(len(table.X), y=y_all if classification else None,
                                      val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
                                      seed=seed, stratify=classification, has_test=test_table is not None)
@@ -58,7 +48,7 @@ def prepare_data(cfg: DataConfig, *, seed: int) -> Prepared:
     if test_table is not None:
         X["test"] = test_table.X
         y["test"] = (encode_labels(test_table.y, class_names)[0] if classification
-                     else test_table.y.astype(np.float64))
+                     else regression_targets(test_table.y))
     d = X["train"].shape[1]
     standardizer = (Standardizer.fit(X["train"]) if cfg.standardize
                     else Standardizer(mean=np.zeros(d), std=np.ones(d)))

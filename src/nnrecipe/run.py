@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from nnrecipe.data import Standardizer, TargetScaler
@@ -110,7 +110,7 @@ def load(run_dir: str | Path) -> Run:
         model.load_state_dict(state)
     except FileNotFoundError:
         raise UserError("missing model.safetensors", str(run_dir), fix) from None
-    except (SafetensorsError, OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
+    except (SafetensorError, OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
         raise UserError(f"corrupt or mismatched weights ({type(exc).__name__})",
                         str(run_dir / "model.safetensors"), fix) from None
     model.eval()

