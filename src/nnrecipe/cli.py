@@ -62,7 +62,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("--data", required=True, metavar="SOURCE", help="labelled CSV/NPZ or a bundled name")
     p.add_argument("--out", default=None, metavar="FILE.json", help="also write the metrics as JSON")
+    p = sub.add_parser("schedule", help="preview an LR schedule before training",
+                       description="Prints the LR at key steps of schedule NAME over N optimizer steps; "
+                       "--csv writes step,lr for every step, --plot draws the curve. Names: constant, step, "
+                       "multistep, exponential, cosine, cosine_restarts, linear, inverse_sqrt, one_cycle, "
+                       "cyclic, plateau, deepseek.")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--steps", type=int, required=True, metavar="N", help="total optimizer steps")
+    p.add_argument("--lr", type=float, default=None, help="base LR (default: optimizer.lr or its default)")
+    p.add_argument("--config", default=None, metavar="FILE.yaml", help="take schedule settings from a config")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="e.g. --set schedule.warmup.steps=100 --set schedule.min_lr_factor=0.01")
+    p.add_argument("--plot", default=None, metavar="OUT.png")
+    p.add_argument("--csv", default=None, metavar="OUT.csv")
     return parser
+
+
+def _cmd_schedule(args) -> int:
+    from nnrecipe.training.preview import key_steps, preview_schedule, write_schedule_csv
+
+    if args.steps < 1:
+        raise UserError(f"--steps must be >= 1, got {args.steps}", "--steps", "pass the run's total optimizer steps")
+    if args.lr is not None and args.lr <= 0:
+        raise UserError(f"--lr must be > 0, got {args.lr}", "--lr", "pass a positive learning rate")
+    lrs = preview_schedule(args.name, steps=args.steps, lr=args.lr, overrides=args.overrides, config=args.config)
+    print(f"{'step':>10}  lr")
+    for step in key_steps(lrs):
+        print(f"{step:>10}  {lrs[step]:.6g}")
+    if args.csv:
+        write_schedule_csv(lrs, args.csv)
+        print(f"wrote {args.csv}")
+    if args.plot:
+        from nnrecipe.report.schedule_plot import plot_schedule
+
+        plot_schedule(lrs, args.plot, title=f"{args.name} schedule, {args.steps} steps")
+        print(f"wrote {args.plot}")
+    return 0
 
 
 def _cmd_fit(args) -> int:
@@ -114,7 +149,7 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-COMMANDS = {"fit": _cmd_fit, "predict": _cmd_predict, "evaluate": _cmd_evaluate}
+COMMANDS = {"fit": _cmd_fit, "predict": _cmd_predict, "evaluate": _cmd_evaluate, "schedule": _cmd_schedule}
 
 
 def main(argv: list[str] | None = None) -> int:
