@@ -62,6 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("--data", required=True, metavar="SOURCE", help="labelled CSV/NPZ or a bundled name")
     p.add_argument("--out", default=None, metavar="FILE.json", help="also write the metrics as JSON")
+    p = sub.add_parser("doctor", help="run the tuning recipe: initial loss, activations, overfit a small "
+                       "sample, LR range test, coarse search, curve diagnosis",
+                       description="Runs the practitioner's recipe on the data/config `fit` would use and "
+                       "writes doctor.json, best.yaml (train it with `nnrecipe fit --config best.yaml`), "
+                       "study.db and plots/lr_finder.png to a run directory.")
+    _data_options(p)
+    p.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/<time>-<data>-doctor)")
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="Optuna storage for the search (default: SQLite study.db in the run directory); "
+                        "several machines can share one study")
+    p.add_argument("--search-epochs", type=int, default=3, metavar="N", help="epochs per search trial (1-5)")
+    p.add_argument("--quiet", action="store_true", help="print only the run directory")
+
     p = sub.add_parser("schedule", help="preview an LR schedule before training",
                        description="Prints the LR at key steps of schedule NAME over N optimizer steps; "
                        "--csv writes step,lr for every step, --plot draws the curve. Names: constant, step, "
@@ -76,6 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, metavar="OUT.png")
     p.add_argument("--csv", default=None, metavar="OUT.csv")
     return parser
+
+
+def _cmd_doctor(args) -> int:
+    from nnrecipe.doctor import doctor
+
+    if not 1 <= args.search_epochs <= 5:
+        raise UserError(f"--search-epochs must be 1..5, got {args.search_epochs}", "--search-epochs",
+                        "a coarse search trains each trial briefly")
+    report = doctor(args.data, config=args.config, overrides=args.overrides, target=args.target,
+                    task=args.task, seed=args.seed, out=args.out, storage=args.storage, quiet=args.quiet)
+    print(report["dir"] if args.quiet else f"run: {report['dir']}")
+    return 0
 
 
 def _cmd_schedule(args) -> int:
@@ -149,7 +174,8 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-COMMANDS = {"fit": _cmd_fit, "predict": _cmd_predict, "evaluate": _cmd_evaluate, "schedule": _cmd_schedule}
+COMMANDS = {"fit": _cmd_fit, "predict": _cmd_predict, "evaluate": _cmd_evaluate, "schedule": _cmd_schedule,
+            "doctor": _cmd_doctor}
 
 
 def main(argv: list[str] | None = None) -> int:

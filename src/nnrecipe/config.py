@@ -34,10 +34,10 @@ class DataConfig(_Section):
 
 class ModelConfig(_Section):
     name: Literal["mlp"] = "mlp"
-    hidden: tuple[int, ...] = (512, 256)
+    hidden: tuple[int, ...] = (256, 128)
     activation: Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "relu6"] = "relu"
     negative_slope: float = Field(0.01, ge=0)  # leaky_relu only
-    dropout: float = Field(0.2, ge=0, lt=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
     norm: Literal["none", "batch", "layer"] = "none"
 
     @field_validator("hidden")
@@ -84,14 +84,14 @@ class WarmupConfig(_Section):
 class ScheduleConfig(_Section):
     name: str = "cosine"
     warmup: WarmupConfig = WarmupConfig()
-    min_lr_factor: float = Field(0.0, ge=0, le=1)  # η_min = factor · η₀ (cosine, one_cycle floor)
+    min_lr_factor: float = Field(0.0, ge=0, le=1)  # η_min = factor · η₀ (cosine, linear, restarts, plateau, one_cycle floor)
     step_size: int = Field(1000, ge=1)  # step: s
     gamma: float = Field(0.1, gt=0)  # step / multistep / exp_range factor
     milestones: tuple[float, ...] = (0.5, 0.75)  # multistep; fractions of the run if all < 1
     decay: float = Field(1e-3, ge=0)  # exponential: κ
     restart_period: int = Field(1000, ge=1)  # cosine_restarts: T_0
     restart_mult: int = Field(2, ge=1)  # cosine_restarts: T_mult
-    max_lr_factor: float = Field(10.0, ge=1)  # one_cycle / cyclic: peak = factor · η₀
+    max_lr_factor: float = Field(10.0, ge=1)  # cyclic: peak = factor · η₀ (one_cycle: η₀ is the peak)
     pct_start: float = Field(0.3, gt=0, lt=1)  # one_cycle
     cycle_steps: int = Field(2000, ge=2)  # cyclic: full cycle length
     cyclic_mode: Literal["triangular", "triangular2", "exp_range"] = "triangular"
@@ -107,11 +107,11 @@ class ClipConfig(_Section):
 class RegularizationConfig(_Section):
     l1: float = Field(0.0, ge=0)
     l2: float = Field(0.0, ge=0)
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
 
 
 class TrainConfig(_Section):
-    epochs: int = Field(200, ge=1)
+    epochs: int = Field(60, ge=1)
     batch_size: int = Field(64, ge=1)
     patience: int = Field(30, ge=0)  # epochs without val-loss improvement; 0 disables
     min_delta: float = Field(0.0, ge=0)

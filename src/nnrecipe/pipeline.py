@@ -10,52 +10,23 @@ from __future__ import annotations
 import csv
 import json
 import os
-import random
 import shutil
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from nnrecipe.config import Config, config_to_dict, resolve_config, save_config
 from nnrecipe.errors import TrainingDiverged, UserError
 from nnrecipe.metrics import classification_metrics, regression_metrics
-from nnrecipe.models import build_model
 from nnrecipe.post.temperature import apply_temperature, fit_temperature
 from nnrecipe.prepare import Prepared, prepare_data
 from nnrecipe.run import Run, save_model
 from nnrecipe.training.callbacks import EarlyStopping, History, ProgressBar
-from nnrecipe.training.init import initialize
-from nnrecipe.training.loop import Trainer, predict_logits
-from nnrecipe.training.optim import build_optimizer, default_lr
-from nnrecipe.training.regularization import penalty
-from nnrecipe.training.schedules import build_schedule
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(name)
-
-
-def loss_function(task: str, label_smoothing: float):
-    if task == "classification":
-        return lambda logits, y: F.cross_entropy(logits, y, label_smoothing=label_smoothing)
-    return lambda out, y: F.mse_loss(out.squeeze(-1), y)
+from nnrecipe.training.loop import predict_logits
+from nnrecipe.training.setup import architecture, make_model, make_trainer, pick_device, seed_everything
 
 
 def _tensors(data: Prepared, device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -141,28 +112,15 @@ def _fit(cfg: Config, *, out, progress: bool) -> Run:
     device = pick_device(cfg.train.device)
     tensors = _tensors(prepared, device)
     classification = prepared.task == "classification"
-    arch = {"name": cfg.model.name, "in_features": len(prepared.feature_names),
-            "out_features": len(prepared.class_names) if classification else 1,
-            "hidden": list(cfg.model.hidden), "activation": cfg.model.activation,
-            "negative_slope": cfg.model.negative_slope, "dropout": cfg.model.dropout, "norm": cfg.model.norm}
-    model = build_model(arch).to(device)
+    arch = architecture(cfg, in_features=len(prepared.feature_names),
+                        out_features=len(prepared.class_names) if classification else 1)
     X_train, y_train = tensors["train"]
-    initialize(model, cfg.init, activation=cfg.model.activation, negative_slope=cfg.model.negative_slope,
-               data=X_train[: cfg.train.batch_size])
-    optimizer = build_optimizer(model, cfg.optimizer)
-    lr = cfg.optimizer.lr or default_lr(cfg.optimizer.name)
-    steps_per_epoch = max(1, -(-len(X_train) // cfg.train.batch_size))
-    schedule = build_schedule(cfg.schedule, base_lr=lr, total_steps=steps_per_epoch * cfg.train.epochs)
+    model = make_model(cfg, arch, device=device, init_batch=X_train[: cfg.train.batch_size])
     history = History()
     callbacks = [history, EarlyStopping(patience=cfg.train.patience, min_delta=cfg.train.min_delta)]
     if progress:
         callbacks.append(ProgressBar(cfg.train.epochs, description=f"fit {prepared.name}"))
-    reg = cfg.regularization
-    trainer = Trainer(model=model, loss_fn=loss_function(prepared.task, reg.label_smoothing),
-                      optimizer=optimizer, schedule=schedule, classification=classification,
-                      clip_mode=cfg.clip.name, clip_threshold=cfg.clip.threshold,
-                      penalty=(lambda m: penalty(m, l1=reg.l1, l2=reg.l2)) if reg.l1 or reg.l2 else None,
-                      callbacks=callbacks, log_every=cfg.train.log_every)
+    trainer = make_trainer(cfg, model, task=prepared.task, train_rows=len(X_train), callbacks=callbacks)
     generator = torch.Generator().manual_seed(cfg.train.seed)
     diverged = None
     try:

@@ -1,0 +1,173 @@
+"""`doctor`: the practitioner's tuning recipe, run end to end on one data set and config.
+
+1. initial loss vs its expectation (ln C / Var(y)), 2. activation statistics at init, 3. overfit a
+small sample, 4. LR range test, 5. coarse LR × weight-decay search (Optuna, SQLite in the run
+directory), 6. curve diagnosis of the best trial. Writes ``doctor.json``, ``best.yaml``,
+``study.db`` and ``plots/lr_finder.png`` into a run directory (assembled in a temporary directory
+and moved into place when complete, like `fit`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import torch
+
+from nnrecipe.config import Config, build_config, config_to_dict, merge, parse_overrides, resolve_config
+from nnrecipe.errors import UserError
+from nnrecipe.prepare import prepare_data
+from nnrecipe.recipe.activations import activation_stats, summarize_activations
+from nnrecipe.recipe.diagnosis import diagnose_history
+from nnrecipe.recipe.initial_loss import initial_loss_check
+from nnrecipe.recipe.lr_finder import lr_range_test, plot_lr_finder
+from nnrecipe.recipe.overfit import overfit_small
+from nnrecipe.recipe.search import coarse_search, write_best_yaml
+from nnrecipe.training.callbacks import Callback, EarlyStopping, History
+from nnrecipe.training.optim import build_optimizer
+from nnrecipe.training.setup import (architecture, base_lr, loss_function, make_model, make_trainer,
+                                     pick_device, seed_everything)
+
+
+class _ReportEpochs(Callback):
+    """Feeds each epoch's validation loss to Optuna's pruner (via the search's `report`)."""
+
+    def __init__(self, report):
+        self.report = report
+
+    def on_epoch_end(self, trainer, logs):
+        self.report(logs["epoch"], logs["val_loss"])
+
+
+def _no_regularization(cfg: Config) -> Config:
+    tree = merge(config_to_dict(cfg), {"model": {"dropout": 0.0}, "optimizer": {"weight_decay": 0.0},
+                                       "regularization": {"l1": 0.0, "l2": 0.0, "label_smoothing": 0.0}})
+    return build_config(tree)
+
+
+def run_doctor(cfg: Config, *, out: str | Path | None = None, storage: str | None = None,
+               search_epochs: int = 3, say=print) -> dict:
+    """Run the six steps; return the doctor.json content (with ``dir`` set to the run directory)."""
+    started = time.perf_counter()
+    final = Path(out) if out else Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-{cfg.data.source}-doctor"
+    if final.exists() and (not final.is_dir() or any(final.iterdir())):
+        raise UserError(f"output directory already exists and is not empty: {final}", "--out",
+                        "choose a new directory or remove the old one")
+    seed_everything(cfg.train.seed)
+    data = prepare_data(cfg.data, seed=cfg.train.seed)
+    device = pick_device(cfg.train.device)
+    classification = data.task == "classification"
+    ytype = torch.long if classification else torch.float32
+    X = {k: torch.as_tensor(v, dtype=torch.float32, device=device) for k, v in data.X.items()}
+    y = {k: torch.as_tensor(v, dtype=ytype, device=device) for k, v in data.y.items()}
+    classes = len(data.class_names) if classification else None
+    arch = architecture(cfg, in_features=X["train"].shape[1], out_features=classes or 1)
+    plain = _no_regularization(cfg)
+    batch = slice(0, min(len(X["train"]), max(cfg.train.batch_size, 256)))
+
+    def fresh_model():
+        return make_model(plain, arch, device=device, init_batch=X["train"][batch])
+
+    report: dict = {"task": data.task, "data": data.name}
+    model = fresh_model()
+    report["initial_loss"] = initial_loss_check(model, X["train"][batch], y["train"][batch], task=data.task,
+                                                num_classes=classes)
+    say(_line("1 initial loss", report["initial_loss"]["ok"],
+              f"{report['initial_loss']['measured']:.3f} vs expected {report['initial_loss']['expected']:.3f}"))
+    stats = activation_stats(model, X["train"][batch], activation=cfg.model.activation)
+    summary = summarize_activations(stats)
+    report["activations"], report["activations_summary"] = stats, summary
+    say(_line("2 activations", summary["verdict"] == "healthy", f"{summary['verdict']}"
+              + (f" ({summary['fix']})" if summary.get("fix") else "")))
+
+    lr = base_lr(cfg)
+    report["overfit_small"] = overfit_small(fresh_model, X["train"], y["train"], task=data.task, lr=lr,
+                                            seed=cfg.train.seed)
+    of = report["overfit_small"]
+    say(_line("3 overfit small sample", of["passed"], f"{of['iterations']} iterations"
+              + (f"; {of['diagnosis']}" if of.get("diagnosis") else "")))
+
+    model = fresh_model()
+    optimizer = build_optimizer(model, plain.optimizer)
+    found = lr_range_test(model, optimizer, loss_function(data.task), X["train"], y["train"],
+                          batch_size=cfg.train.batch_size, seed=cfg.train.seed)
+    report["lr_find"] = found
+    suggested = found["suggested_lr"]
+    say(_line("4 LR range test", True, f"suggested lr {suggested:.2e}"))
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        (tmp / "plots").mkdir()
+        plot_lr_finder(found, tmp / "plots" / "lr_finder.png")
+        histories: dict[tuple[float, float], list[dict]] = {}
+
+        def train_trial(trial_cfg: Config, report_epoch) -> float:
+            seed_everything(trial_cfg.train.seed)
+            trial_model = make_model(trial_cfg, arch, device=device, init_batch=X["train"][batch])
+            history, stopper = History(), EarlyStopping(patience=0)
+            trainer = make_trainer(trial_cfg, trial_model, task=data.task, train_rows=len(X["train"]),
+                                   callbacks=[history, stopper, _ReportEpochs(report_epoch)])
+            try:
+                trainer.fit(X["train"], y["train"], X["val"], y["val"], epochs=trial_cfg.train.epochs,
+                            batch_size=trial_cfg.train.batch_size,
+                            generator=torch.Generator().manual_seed(trial_cfg.train.seed))
+            finally:
+                histories[(trial_cfg.optimizer.lr, trial_cfg.optimizer.weight_decay)] = history.rows
+            return stopper.best
+
+        lrs = [suggested / 3, suggested, suggested * 3]
+        search = coarse_search(cfg, train_trial, lrs=lrs, epochs=search_epochs,
+                               storage=storage or f"sqlite:///{(tmp / 'study.db').resolve()}",
+                               seed=cfg.train.seed)
+        best_cfg = build_config(search.pop("best_config"))
+        write_best_yaml(best_cfg, tmp / "best.yaml")
+        report["search"] = search
+        best = search["best"]
+        say(_line("5 coarse search", True, f"best lr {best['lr']:.2e}, weight_decay {best['weight_decay']:g} "
+                  f"(val loss {best['value']:.4f}, {len(search['trials'])} trials)"))
+        best_rows = histories.get((best["lr"], best["weight_decay"]), [])
+        report["diagnosis"] = diagnose_history(best_rows, task=data.task)
+        say(_line("6 curve diagnosis", report["diagnosis"]["verdict"] == "healthy",
+                  f"{report['diagnosis']['verdict']}: {report['diagnosis']['advice']}"))
+        report["seconds"] = time.perf_counter() - started
+        (tmp / "doctor.json").write_text(json.dumps(report, indent=2, default=float))
+        if final.exists():
+            final.rmdir()
+        if storage is None:
+            # the study moves with the directory; point the record at its final place
+            report["search"]["storage"] = f"sqlite:///{(final / 'study.db').resolve()}"
+            (tmp / "doctor.json").write_text(json.dumps(report, indent=2, default=float))
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    report["dir"] = str(final)
+    say(f"next: nnrecipe fit --config {final / 'best.yaml'}")
+    return report
+
+
+def _line(step: str, ok: bool, detail: str) -> str:
+    return f"{'ok  ' if ok else 'WARN'} {step}: {detail}"
+
+
+def doctor(data: str | None = None, *, config=None, overrides: list[str] | None = None, target=None,
+           task=None, seed: int | None = None, out=None, storage: str | None = None, quiet: bool = True) -> dict:
+    """API twin of `nnrecipe doctor`: same options as `fit` plus an Optuna `storage` URL."""
+    extra: dict = {"data": {}, "train": {}}
+    for key, value in (("source", data), ("target", target), ("task", task)):
+        if value is not None:
+            extra["data"][key] = value
+    if seed is not None:
+        extra["train"]["seed"] = seed
+    if isinstance(config, dict):
+        cfg = build_config(merge(merge(config, extra), parse_overrides(overrides or [])))
+    else:
+        cfg = resolve_config(file=config, overrides=overrides, extra=extra)
+    return run_doctor(cfg, out=out, storage=storage, say=(lambda _msg: None) if quiet else print)
+

@@ -1,0 +1,77 @@
+"""Build the pieces of a training run from a config: one path shared by `fit`, `doctor` and search.
+
+Kept apart from the fit loop so every caller (a full fit, a 3-epoch search trial, the doctor's
+checks) gets the same model, init, optimizer groups, schedule and clipping for the same config.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nnrecipe.config import Config
+from nnrecipe.models import build_model
+from nnrecipe.training.callbacks import Callback
+from nnrecipe.training.init import initialize
+from nnrecipe.training.loop import Trainer
+from nnrecipe.training.optim import build_optimizer, default_lr
+from nnrecipe.training.regularization import penalty
+from nnrecipe.training.schedules import build_schedule
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def loss_function(task: str, label_smoothing: float = 0.0):
+    if task == "classification":
+        return lambda logits, y: F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    return lambda out, y: F.mse_loss(out.squeeze(-1), y)
+
+
+def architecture(cfg: Config, *, in_features: int, out_features: int) -> dict:
+    """The `architecture` block of model.json: everything `build_model` needs."""
+    return {"name": cfg.model.name, "in_features": in_features, "out_features": out_features,
+            "hidden": list(cfg.model.hidden), "activation": cfg.model.activation,
+            "negative_slope": cfg.model.negative_slope, "dropout": cfg.model.dropout, "norm": cfg.model.norm}
+
+
+def make_model(cfg: Config, arch: dict, *, device: torch.device, init_batch: torch.Tensor) -> nn.Module:
+    model = build_model(arch).to(device)
+    initialize(model, cfg.init, activation=cfg.model.activation, negative_slope=cfg.model.negative_slope,
+               data=init_batch)
+    return model
+
+
+def base_lr(cfg: Config) -> float:
+    return cfg.optimizer.lr or default_lr(cfg.optimizer.name)
+
+
+def make_trainer(cfg: Config, model: nn.Module, *, task: str, train_rows: int,
+                 callbacks: list[Callback]) -> Trainer:
+    """Optimizer (decay groups), per-iteration schedule, clipping and penalties for `model`."""
+    steps_per_epoch = max(1, -(-train_rows // cfg.train.batch_size))
+    schedule = build_schedule(cfg.schedule, base_lr=base_lr(cfg), total_steps=steps_per_epoch * cfg.train.epochs)
+    reg = cfg.regularization
+    return Trainer(model=model, loss_fn=loss_function(task, reg.label_smoothing),
+                   optimizer=build_optimizer(model, cfg.optimizer), schedule=schedule,
+                   classification=task == "classification", clip_mode=cfg.clip.name,
+                   clip_threshold=cfg.clip.threshold,
+                   penalty=(lambda m: penalty(m, l1=reg.l1, l2=reg.l2)) if reg.l1 or reg.l2 else None,
+                   callbacks=callbacks, log_every=cfg.train.log_every)
