@@ -18,6 +18,15 @@ from nnrecipe.training.loop import Trainer
 from nnrecipe.training.schedules import build_schedule
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: intra-op threads only add spin-wait time, badly so on a loaded machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def blobs(n: int = 256, d: int = 8, classes: int = 3, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     centres = 3 * torch.randn(classes, d, generator=g)

@@ -73,13 +73,14 @@ class Trainer:
     def _train_epoch(self, X, y, batch_size, generator, good_state):
         params = [p for p in self.model.parameters() if p.requires_grad]
         check_every_step = X.device.type == "cpu"
-        # Only global-norm clipping has a threshold comparable to the global norm.
-        count_clipped = self.clip_mode == "norm" and self.clip_threshold > 0
         has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.model.modules())
-        zero = torch.zeros((), device=X.device)
-        loss_sum, correct, norm_sum, clipped, seen, steps = zero.clone(), zero.clone(), zero.clone(), zero.clone(), 0, 0
+        # One row per step (loss, pre-clip norm, correct count), written on the device and read
+        # once at epoch end: a single small op per step instead of a running sum per statistic.
+        steps_max = -(-len(X) // batch_size)
+        stats = torch.zeros(steps_max, 3, device=X.device)
+        sizes = []
         self.model.train()
-        for idx in iterate_batches(len(X), batch_size, generator, X.device, drop_singleton=has_bn):
+        for i, idx in enumerate(iterate_batches(len(X), batch_size, generator, X.device, drop_singleton=has_bn)):
             xb, yb = X[idx], y[idx]
             lr = self._set_lr()
             logits = self.model(xb)
@@ -91,32 +92,39 @@ class Trainer:
             grad_norm = clip_gradients(params, mode=self.clip_mode, threshold=self.clip_threshold)
             log_step = (self.step + 1) % self.log_every == 0
             if check_every_step or log_step:
-                self._guard(total, grad_norm, good_state)
+                self._guard(total.detach() + grad_norm, total, grad_norm, good_state)
             self.optimizer.step()
             self.step += 1
-            steps += 1
-            seen += len(idx)
-            loss_sum += loss.detach() * len(idx)
-            norm_sum += grad_norm
-            if count_clipped:
-                clipped += (grad_norm > self.clip_threshold).float()
-            if self.classification:
-                correct += (logits.detach().argmax(1) == yb).sum()
+            sizes.append(len(idx))
+            correct = (logits.detach().argmax(1) == yb).sum() if self.classification else grad_norm.new_zeros(())
+            stats[i] = torch.stack((loss.detach(), grad_norm, correct.to(stats.dtype)))
             if log_step:
                 logs = {"step": self.step, "loss": loss.item(), "lr": lr}
                 for cb in self.callbacks:
                     cb.on_batch_end(self, logs)
+        return self._epoch_summary(stats[: len(sizes)], sizes, lr if sizes else self.schedule.lr_at(self.step))
+
+    def _epoch_summary(self, stats: torch.Tensor, sizes: list[int], lr: float) -> dict:
+        weights = torch.tensor(sizes, dtype=stats.dtype, device=stats.device)
+        seen, steps = max(sum(sizes), 1), max(len(sizes), 1)
+        loss_sum, correct = (stats[:, 0] * weights).sum().item(), stats[:, 2].sum().item()
+        # Only global-norm clipping has a threshold comparable to the global norm.
+        count_clipped = self.clip_mode == "norm" and self.clip_threshold > 0
         return {
-            "train_loss": (loss_sum / max(seen, 1)).item(),
-            "train_accuracy": (correct / max(seen, 1)).item() if self.classification else None,
-            "grad_norm": (norm_sum / max(steps, 1)).item(),
-            "clip_fraction": (clipped / max(steps, 1)).item() if count_clipped else None,
-            "lr": lr if steps else self.schedule.lr_at(self.step),
+            "train_loss": loss_sum / seen,
+            "train_accuracy": correct / seen if self.classification else None,
+            "grad_norm": stats[:, 1].sum().item() / steps,
+            "clip_fraction": (stats[:, 1] > self.clip_threshold).sum().item() / steps if count_clipped else None,
+            "lr": lr,
         }
 
-    def _guard(self, loss, grad_norm, good_state):
-        """Stop before a non-finite update is applied (CPU) or roll back to the last good epoch."""
-        if torch.isfinite(loss) and torch.isfinite(grad_norm):
+    def _guard(self, probe, loss, grad_norm, good_state):
+        """Stop before a non-finite update is applied (CPU) or roll back to the last good epoch.
+
+        `probe` = loss + ‖g‖ is finite iff both are (NaN and ±Inf propagate through the sum), so
+        one check covers both on the common path.
+        """
+        if torch.isfinite(probe):
             return
         if loss.device.type != "cpu":
             self.model.load_state_dict(good_state["weights"])
