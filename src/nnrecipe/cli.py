@@ -150,6 +150,8 @@ def _cmd_fit(args) -> int:
               f"{cal['nll_after']:.4f}, val ECE {cal['ece_before']:.4f} -> {cal['ece_after']:.4f}")
     else:
         print(f"test: rmse {test['rmse']:.4f}  mae {test['mae']:.4f}  r2 {test['r2']:.4f}")
+    diag = m["diagnosis"]
+    print(f"curves: {diag['verdict']} ({'; '.join(diag['reasons'])}) -> {diag['advice']}")
     return 0
 
 

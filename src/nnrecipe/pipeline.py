@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from datetime import datetime
@@ -23,6 +24,8 @@ from nnrecipe.errors import TrainingDiverged, UserError
 from nnrecipe.metrics import classification_metrics, regression_metrics
 from nnrecipe.post.temperature import apply_temperature, fit_temperature
 from nnrecipe.prepare import Prepared, prepare_data
+from nnrecipe.recipe.diagnosis import diagnose_history
+from nnrecipe.recipe.health import HealthMonitor, write_health_csv
 from nnrecipe.run import Run, save_model
 from nnrecipe.training.callbacks import EarlyStopping, History, ProgressBar
 from nnrecipe.training.loop import predict_logits
@@ -117,7 +120,9 @@ def _fit(cfg: Config, *, out, progress: bool) -> Run:
     X_train, y_train = tensors["train"]
     model = make_model(cfg, arch, device=device, init_batch=X_train[: cfg.train.batch_size])
     history = History()
-    callbacks = [history, EarlyStopping(patience=cfg.train.patience, min_delta=cfg.train.min_delta)]
+    health = HealthMonitor(every=cfg.train.log_every,
+                           warn=(lambda msg: sys.stderr.write(msg + "\n")) if progress else (lambda msg: None))
+    callbacks = [history, EarlyStopping(patience=cfg.train.patience, min_delta=cfg.train.min_delta), health]
     if progress:
         callbacks.append(ProgressBar(cfg.train.epochs, description=f"fit {prepared.name}"))
     trainer = make_trainer(cfg, model, task=prepared.task, train_rows=len(X_train), callbacks=callbacks)
@@ -138,21 +143,24 @@ def _fit(cfg: Config, *, out, progress: bool) -> Run:
                "val": _evaluate_split(model, *tensors["val"], prepared, "val", temperature, bins),
                "calibration": calibration, "epochs_run": logs["epochs_run"],
                "best_epoch": logs.get("best_epoch", 0), "train_seconds": train_seconds,
-               "status": "ok" if diverged is None else f"diverged: {diverged}"}
+               "status": "ok" if diverged is None else f"diverged: {diverged}",
+               "diagnosis": diagnose_history(history.rows, task=prepared.task),
+               "health_warnings": health.warnings}
     info = {"task": prepared.task, "architecture": arch, "feature_names": prepared.feature_names,
             "target_name": prepared.target_name, "class_names": prepared.class_names,
             "temperature": temperature, "standardizer": prepared.standardizer.to_dict(),
             "target_scaler": prepared.target_scaler.to_dict() if prepared.target_scaler else None,
             "data": prepared.name}
     run = Run(dir=None, model=model.cpu().eval(), info=info, metrics=metrics, config=config_to_dict(cfg))
-    run.dir = write_run(run, history.rows, cfg, _run_dir(out, cfg, prepared.name))
+    run.dir = write_run(run, history.rows, cfg, _run_dir(out, cfg, prepared.name), health_rows=health.rows)
     if diverged is not None:
         diverged.run_dir = run.dir
         raise diverged
     return run
 
 
-def write_run(run: Run, history_rows: list[dict], cfg: Config, final: Path) -> Path:
+def write_run(run: Run, history_rows: list[dict], cfg: Config, final: Path, *,
+              health_rows: list[dict] | None = None) -> Path:
     """Write every artifact into a temporary sibling directory, then move it into place."""
     from nnrecipe.report.plots import plot_run
 
@@ -162,6 +170,7 @@ def write_run(run: Run, history_rows: list[dict], cfg: Config, final: Path) -> P
     try:
         save_config(cfg, tmp / "config.yaml")
         _write_history(history_rows, tmp / "history.csv")
+        write_health_csv(health_rows or [], tmp / "health.csv")
         (tmp / "metrics.json").write_text(json.dumps(run.metrics, indent=2))
         save_model(run, tmp)
         plot_run(tmp)
