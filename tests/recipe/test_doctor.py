@@ -1,0 +1,37 @@
+"""`nnrecipe doctor` end to end on digits: every step reported, files written, best.yaml trains."""
+
+import json
+
+import pytest
+import yaml
+
+import nnrecipe
+from nnrecipe.cli import main
+
+
+@pytest.mark.slow
+def test_doctor_on_digits(tmp_path, capsys):
+    out = tmp_path / "doc"
+    assert main(["doctor", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for step in ("1 initial loss", "2 activations", "3 overfit", "4 LR range test", "5 coarse search",
+                 "6 curve diagnosis", "nnrecipe fit --config"):
+        assert step in printed
+    report = json.loads((out / "doctor.json").read_text())
+    assert report["initial_loss"]["ok"] and report["overfit_small"]["passed"]
+    assert 1e-4 <= report["lr_find"]["suggested_lr"] <= 1e-1
+    assert len(report["search"]["trials"]) == 9
+    assert report["diagnosis"]["verdict"] in {"healthy", "overfitting", "underfitting"}
+    assert (out / "plots" / "lr_finder.png").is_file() and (out / "study.db").is_file()
+    best = yaml.safe_load((out / "best.yaml").read_text())
+    assert best["optimizer"]["lr"] == report["search"]["best"]["lr"]
+    run = nnrecipe.fit(config=out / "best.yaml", out=tmp_path / "best")
+    default = nnrecipe.fit("digits", out=tmp_path / "default")
+    assert run.metrics["test"]["accuracy"] >= default.metrics["test"]["accuracy"]
+
+
+def test_doctor_bad_input_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "doc"
+    assert main(["doctor", "--data", "nope.csv", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+    assert not out.exists() and not list(tmp_path.iterdir())
