@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs (early stopping may stop sooner)")
     p.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/<time>-<data>-<model>)")
     p.add_argument("--quiet", action="store_true", help="no progress bar; print only the run directory")
+    p.add_argument("--scale-lr", action="store_true",
+                   help="linear scaling rule: multiply the LR by batch_size / train.reference_batch_size (64)")
 
     p = sub.add_parser("predict", help="predict rows of a file with a trained run",
                        description="Writes a `prediction` column and, for classification, one calibrated "
@@ -128,8 +130,9 @@ def _cmd_schedule(args) -> int:
 def _cmd_fit(args) -> int:
     from nnrecipe.pipeline import fit
 
+    overrides = args.overrides + (["train.scale_lr=true"] if args.scale_lr else [])
     try:
-        run = fit(args.data, config=args.config, overrides=args.overrides, target=args.target,
+        run = fit(args.data, config=args.config, overrides=overrides, target=args.target,
                   task=args.task, test_data=args.test_data, epochs=args.epochs, seed=args.seed,
                   out=args.out, progress=not args.quiet)
     except TrainingDiverged as exc:
@@ -141,6 +144,12 @@ def _cmd_fit(args) -> int:
         return 0
     test, m = run.metrics["test"], run.metrics
     print(f"run: {run.dir}")
+    train = run.config["train"]
+    if train["scale_lr"]:
+        print(f"lr scaled by the linear rule: x {train['batch_size']}/{train['reference_batch_size']} "
+              f"-> {m['lr']:.3g}")
+    if m.get("skipped_steps"):
+        print(f"skipped {m['skipped_steps']} non-finite steps (nan_policy=skip), halving the LR each time")
     print(f"epochs: {m['epochs_run']} (best {m['best_epoch']}), {m['train_seconds']:.1f} s")
     if run.task == "classification":
         cal = m["calibration"]

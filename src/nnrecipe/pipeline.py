@@ -29,7 +29,8 @@ from nnrecipe.recipe.health import HealthMonitor, write_health_csv
 from nnrecipe.run import Run, save_model
 from nnrecipe.training.callbacks import EarlyStopping, History, ProgressBar
 from nnrecipe.training.loop import predict_logits
-from nnrecipe.training.setup import architecture, make_model, make_trainer, pick_device, seed_everything
+from nnrecipe.training.setup import (architecture, base_lr, make_model, make_trainer, pick_device,
+                                     seed_everything)
 
 
 def _tensors(data: Prepared, device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -145,6 +146,7 @@ def _fit(cfg: Config, *, out, progress: bool) -> Run:
                "best_epoch": logs.get("best_epoch", 0), "train_seconds": train_seconds,
                "status": "ok" if diverged is None else f"diverged: {diverged}",
                "diagnosis": diagnose_history(history.rows, task=prepared.task),
+               "lr": base_lr(cfg), "skipped_steps": trainer.skipped_steps,
                "health_warnings": health.warnings}
     info = {"task": prepared.task, "architecture": arch, "feature_names": prepared.feature_names,
             "target_name": prepared.target_name, "class_names": prepared.class_names,

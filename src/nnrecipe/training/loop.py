@@ -55,8 +55,11 @@ class Trainer:
     penalty: Callable[[nn.Module], torch.Tensor | None] | None = None
     callbacks: list[Callback] = field(default_factory=list)
     log_every: int = 50
+    nan_policy: str = "stop"  # "skip": drop a non-finite step and halve the LR from then on
     step: int = 0
     should_stop: bool = False
+    lr_factor: float = 1.0
+    skipped_steps: int = 0
 
     def evaluate(self, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:
         logits = predict_logits(self.model, X)
@@ -65,7 +68,7 @@ class Trainer:
         return loss, acc
 
     def _set_lr(self) -> float:
-        lr = self.schedule.lr_at(self.step)
+        lr = self.schedule.lr_at(self.step) * self.lr_factor
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         return lr
@@ -80,7 +83,7 @@ class Trainer:
         stats = torch.zeros(steps_max, 3, device=X.device)
         sizes = []
         self.model.train()
-        for i, idx in enumerate(iterate_batches(len(X), batch_size, generator, X.device, drop_singleton=has_bn)):
+        for idx in iterate_batches(len(X), batch_size, generator, X.device, drop_singleton=has_bn):
             xb, yb = X[idx], y[idx]
             lr = self._set_lr()
             logits = self.model(xb)
@@ -91,13 +94,14 @@ class Trainer:
             total.backward()
             grad_norm = clip_gradients(params, mode=self.clip_mode, threshold=self.clip_threshold)
             log_step = (self.step + 1) % self.log_every == 0
-            if check_every_step or log_step:
-                self._guard(total.detach() + grad_norm, total, grad_norm, good_state)
+            if (check_every_step or log_step) and not self._guard(total.detach() + grad_norm, total,
+                                                                  grad_norm, good_state):
+                continue  # nan_policy "skip": this update is dropped
             self.optimizer.step()
             self.step += 1
-            sizes.append(len(idx))
             correct = (logits.detach().argmax(1) == yb).sum() if self.classification else grad_norm.new_zeros(())
-            stats[i] = torch.stack((loss.detach(), grad_norm, correct.to(stats.dtype)))
+            stats[len(sizes)] = torch.stack((loss.detach(), grad_norm, correct.to(stats.dtype)))
+            sizes.append(len(idx))
             if log_step:
                 logs = {"step": self.step, "loss": loss.item(), "lr": lr}
                 for cb in self.callbacks:
@@ -119,13 +123,21 @@ class Trainer:
         }
 
     def _guard(self, probe, loss, grad_norm, good_state):
-        """Stop before a non-finite update is applied (CPU) or roll back to the last good epoch.
+        """True when the step is finite. Otherwise stop before the update is applied (CPU) or roll
+        back to the last good epoch (accelerators); with nan_policy "skip", drop the step, halve
+        the LR and return False.
 
         `probe` = loss + ‖g‖ is finite iff both are (NaN and ±Inf propagate through the sum), so
         one check covers both on the common path.
         """
         if torch.isfinite(probe):
-            return
+            return True
+        if self.nan_policy == "skip" and loss.device.type == "cpu":
+            self.optimizer.zero_grad(set_to_none=True)
+            self.lr_factor *= 0.5
+            self.skipped_steps += 1
+            self.step += 1
+            return False
         if loss.device.type != "cpu":
             self.model.load_state_dict(good_state["weights"])
         value = loss.item() if not torch.isfinite(loss) else grad_norm.item()

@@ -60,7 +60,11 @@ def make_model(cfg: Config, arch: dict, *, device: torch.device, init_batch: tor
 
 
 def base_lr(cfg: Config) -> float:
-    return cfg.optimizer.lr or default_lr(cfg.optimizer.name)
+    """η₀; with `train.scale_lr`, the linear scaling rule η₀·B/B_ref (Goyal et al. 2017)."""
+    lr = cfg.optimizer.lr or default_lr(cfg.optimizer.name)
+    if cfg.train.scale_lr:
+        lr *= cfg.train.batch_size / cfg.train.reference_batch_size
+    return lr
 
 
 def make_trainer(cfg: Config, model: nn.Module, *, task: str, train_rows: int,
@@ -74,4 +78,4 @@ def make_trainer(cfg: Config, model: nn.Module, *, task: str, train_rows: int,
                    classification=task == "classification", clip_mode=cfg.clip.name,
                    clip_threshold=cfg.clip.threshold,
                    penalty=(lambda m: penalty(m, l1=reg.l1, l2=reg.l2)) if reg.l1 or reg.l2 else None,
-                   callbacks=callbacks, log_every=cfg.train.log_every)
+                   callbacks=callbacks, log_every=cfg.train.log_every, nan_policy=cfg.train.nan_policy)

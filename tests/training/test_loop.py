@@ -1,0 +1,82 @@
+"""The fit loop: NaN handling (stop / skip), per-epoch statistics, the linear LR scaling rule."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nnrecipe.config import ScheduleConfig, build_config
+from nnrecipe.errors import TrainingDiverged
+from nnrecipe.models import MLP
+from nnrecipe.training.callbacks import EarlyStopping, History
+from nnrecipe.training.loop import Trainer
+from nnrecipe.training.schedules import build_schedule
+from nnrecipe.training.setup import base_lr
+
+
+def _trainer(loss_fn, *, nan_policy="stop", clip="none"):
+    torch.manual_seed(0)
+    model = MLP(4, 3, hidden=(8,))
+    sched = build_schedule(ScheduleConfig(name="constant", warmup={"fraction": 0}), base_lr=0.1, total_steps=100)
+    return Trainer(model=model, loss_fn=loss_fn, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                   schedule=sched, classification=True, clip_mode=clip, clip_threshold=1.0,
+                   callbacks=[History(), EarlyStopping(patience=0)], nan_policy=nan_policy)
+
+
+def _data():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(40, 4, generator=g), torch.randint(0, 3, (40,), generator=g)
+
+
+def _nan_on_call(n):
+    calls = {"n": 0}
+
+    def loss_fn(logits, y):
+        calls["n"] += 1
+        loss = F.cross_entropy(logits, y)
+        return loss * float("nan") if calls["n"] == n else loss
+    return loss_fn
+
+
+def test_nan_stops_at_once_and_keeps_finite_weights():
+    X, y = _data()
+    trainer = _trainer(_nan_on_call(3))
+    with pytest.raises(TrainingDiverged) as exc:
+        trainer.fit(X, y, X, y, epochs=3, batch_size=10, generator=torch.Generator().manual_seed(0))
+    assert exc.value.step == 2  # the third step (0-based 2) never updated the weights
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+def test_nan_policy_skip_drops_the_step_and_halves_the_lr():
+    X, y = _data()
+    trainer = _trainer(_nan_on_call(3), nan_policy="skip")
+    trainer.fit(X, y, X, y, epochs=2, batch_size=10, generator=torch.Generator().manual_seed(0))
+    assert trainer.skipped_steps == 1 and trainer.lr_factor == 0.5
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.05)
+    rows = next(c for c in trainer.callbacks if isinstance(c, History)).rows
+    assert len(rows) == 2 and all(r["train_loss"] == r["train_loss"] for r in rows)  # no NaN in history
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+def test_epoch_statistics_match_a_direct_computation():
+    X, y = _data()
+    losses = []
+
+    def recording(logits, target):
+        loss = F.cross_entropy(logits, target)
+        if logits.requires_grad:  # training steps only, not the validation pass
+            losses.append((loss.item(), len(target)))
+        return loss
+    trainer = _trainer(recording)
+    trainer.fit(X, y, X, y, epochs=1, batch_size=16, generator=torch.Generator().manual_seed(0))  # 16+16+8
+    history = next(c for c in trainer.callbacks if isinstance(c, History)).rows[0]
+    expected = sum(l * n for l, n in losses) / sum(n for _, n in losses)
+    assert history["train_loss"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_linear_scaling_rule():
+    cfg = build_config({"train": {"batch_size": 256, "scale_lr": True, "reference_batch_size": 64},
+                        "optimizer": {"lr": 1e-3}})
+    assert base_lr(cfg) == pytest.approx(4e-3)
+    assert base_lr(build_config({"train": {"batch_size": 256}, "optimizer": {"lr": 1e-3}})) == 1e-3
