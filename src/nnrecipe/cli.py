@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs (early stopping may stop sooner)")
     p.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/<time>-<data>-<model>)")
     p.add_argument("--quiet", action="store_true", help="no progress bar; print only the run directory")
+    p.add_argument("--ensemble", type=int, default=None, metavar="K",
+                   help="train K members (seeds seed..seed+K-1, same split) and average their probabilities")
     p.add_argument("--scale-lr", action="store_true",
                    help="linear scaling rule: multiply the LR by batch_size / train.reference_batch_size (64)")
 
@@ -131,6 +133,7 @@ def _cmd_fit(args) -> int:
     from nnrecipe.pipeline import fit
 
     overrides = args.overrides + (["train.scale_lr=true"] if args.scale_lr else [])
+    overrides += [f"train.ensemble={args.ensemble}"] if args.ensemble is not None else []
     try:
         run = fit(args.data, config=args.config, overrides=overrides, target=args.target,
                   task=args.task, test_data=args.test_data, epochs=args.epochs, seed=args.seed,
@@ -150,17 +153,25 @@ def _cmd_fit(args) -> int:
               f"-> {m['lr']:.3g}")
     if m.get("skipped_steps"):
         print(f"skipped {m['skipped_steps']} non-finite steps (nan_policy=skip), halving the LR each time")
-    print(f"epochs: {m['epochs_run']} (best {m['best_epoch']}), {m['train_seconds']:.1f} s")
+    if run.members:
+        for member in m["members"]:
+            key = "accuracy" if run.task == "classification" else "rmse"
+            print(f"member seed {member['seed']}: test {key} {member['test'][key]:.4f}")
+        print(f"ensemble of {len(run.members)}, {m['train_seconds']:.1f} s")
+    else:
+        print(f"epochs: {m['epochs_run']} (best {m['best_epoch']}), {m['train_seconds']:.1f} s")
     if run.task == "classification":
-        cal = m["calibration"]
         print(f"test: accuracy {test['accuracy']:.4f}  f1_macro {test['f1_macro']:.4f}  "
               f"loss {test['loss']:.4f}  ece {test['ece']:.4f}")
-        print(f"calibration: T = {cal['temperature']:.3f}, val NLL {cal['nll_before']:.4f} -> "
-              f"{cal['nll_after']:.4f}, val ECE {cal['ece_before']:.4f} -> {cal['ece_after']:.4f}")
     else:
         print(f"test: rmse {test['rmse']:.4f}  mae {test['mae']:.4f}  r2 {test['r2']:.4f}")
-    diag = m["diagnosis"]
-    print(f"curves: {diag['verdict']} ({'; '.join(diag['reasons'])}) -> {diag['advice']}")
+    cal = m.get("calibration")
+    if cal:
+        print(f"calibration: T = {cal['temperature']:.3f}, val NLL {cal['nll_before']:.4f} -> "
+              f"{cal['nll_after']:.4f}, val ECE {cal['ece_before']:.4f} -> {cal['ece_after']:.4f}")
+    diag = m.get("diagnosis")
+    if diag:
+        print(f"curves: {diag['verdict']} ({'; '.join(diag['reasons'])}) -> {diag['advice']}")
     return 0
 
 

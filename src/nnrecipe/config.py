@@ -121,6 +121,7 @@ class TrainConfig(_Section):
     nan_policy: Literal["stop", "skip"] = "stop"  # skip: drop the non-finite step and halve the LR
     scale_lr: bool = False  # linear scaling rule: η = η_ref · batch_size / reference_batch_size
     reference_batch_size: int = Field(64, ge=1)
+    ensemble: int = Field(1, ge=1)  # K members with seeds seed…seed+K−1, probabilities averaged
 
 
 class CalibrationConfig(_Section):

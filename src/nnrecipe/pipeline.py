@@ -1,32 +1,28 @@
 """`fit`: data → MLP → init → training loop → temperature scaling → evaluation → run directory.
 
-The run is assembled in a hidden temporary directory next to its destination and moved into
-place (one ``os.rename``) only when every file is written, so a failure never leaves a
-half-written run behind.
+The run directory is written atomically (`nnrecipe.rundir`); with ``train.ensemble = K > 1``, K
+members share one split and differ in seed (init, dropout, batch order), see `nnrecipe.ensemble`.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import os
-import shutil
 import sys
-import tempfile
 import time
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from nnrecipe.config import Config, config_to_dict, resolve_config, save_config
+from nnrecipe.config import Config, config_to_dict, resolve_config
 from nnrecipe.errors import TrainingDiverged, UserError
 from nnrecipe.metrics import classification_metrics, regression_metrics
 from nnrecipe.post.temperature import apply_temperature, fit_temperature
 from nnrecipe.prepare import Prepared, prepare_data
 from nnrecipe.recipe.diagnosis import diagnose_history
-from nnrecipe.recipe.health import HealthMonitor, write_health_csv
-from nnrecipe.run import Run, save_model
+from nnrecipe.recipe.health import HealthMonitor
+from nnrecipe.ensemble import write_ensemble
+from nnrecipe.rundir import run_dir_name, write_run
+from nnrecipe.run import Run
 from nnrecipe.training.callbacks import EarlyStopping, History, ProgressBar
 from nnrecipe.training.loop import predict_logits
 from nnrecipe.training.setup import (architecture, base_lr, make_model, make_trainer, pick_device,
@@ -61,25 +57,6 @@ def _calibrate(model, X_val, y_val, cfg: Config) -> dict:
             "ece_after": expected_calibration_error(probs_after, y, bins)}
 
 
-def _write_history(rows: list[dict], path: Path) -> None:
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=History.columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-
-
-def _run_dir(out: str | Path | None, cfg: Config, name: str) -> Path:
-    if out:
-        return Path(out)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{stamp}-{name}-{cfg.model.name}"
-    path, i = base, 1
-    while path.exists():
-        path, i = Path(f"{base}-{i}"), i + 1
-    return path
-
-
 def fit(data: str | None = None, *, config: Config | dict | str | Path | None = None,
         overrides: list[str] | None = None, target: str | None = None, task: str | None = None,
         test_data: str | None = None, epochs: int | None = None, seed: int | None = None,
@@ -106,15 +83,45 @@ def fit(data: str | None = None, *, config: Config | dict | str | Path | None = 
     return _fit(cfg, out=out, progress=progress)
 
 
+@dataclass
+class _Trained:
+    run: Run
+    history: list[dict]
+    health: list[dict]
+    diverged: TrainingDiverged | None
+
+
 def _fit(cfg: Config, *, out, progress: bool) -> Run:
     started = time.perf_counter()
     if out and Path(out).exists() and (not Path(out).is_dir() or any(Path(out).iterdir())):
         raise UserError(f"output directory already exists and is not empty: {out}", "--out",
                         "choose a new directory or remove the old run")
     seed_everything(cfg.train.seed)
-    prepared = prepare_data(cfg.data, seed=cfg.train.seed)
+    prepared = prepare_data(cfg.data, seed=cfg.train.seed)  # one split, shared by every member
     device = pick_device(cfg.train.device)
     tensors = _tensors(prepared, device)
+    final = run_dir_name(out, cfg, prepared.name)
+    if cfg.train.ensemble == 1:
+        one = _train_one(cfg, prepared, tensors, device, seed=cfg.train.seed, progress=progress, started=started)
+        one.run.dir = write_run(one.run, one.history, cfg, final, health_rows=one.health)
+        if one.diverged is not None:
+            one.diverged.run_dir = one.run.dir
+            raise one.diverged
+        return one.run
+    members = []
+    for i in range(cfg.train.ensemble):
+        member = _train_one(cfg, prepared, tensors, device, seed=cfg.train.seed + i, progress=progress,
+                            started=time.perf_counter(), label=f" member {i + 1}/{cfg.train.ensemble}")
+        if member.diverged is not None:
+            raise member.diverged
+        members.append(member)
+    return write_ensemble(members, prepared, tensors, cfg, final, train_seconds=time.perf_counter() - started)
+
+
+def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.device, *, seed: int,
+               progress: bool, started: float, label: str = "") -> _Trained:
+    """Init → train → calibrate → evaluate one model (seed drives init, dropout and batch order)."""
+    seed_everything(seed)
     classification = prepared.task == "classification"
     arch = architecture(cfg, in_features=len(prepared.feature_names),
                         out_features=len(prepared.class_names) if classification else 1)
@@ -125,9 +132,9 @@ def _fit(cfg: Config, *, out, progress: bool) -> Run:
                            warn=(lambda msg: sys.stderr.write(msg + "\n")) if progress else (lambda msg: None))
     callbacks = [history, EarlyStopping(patience=cfg.train.patience, min_delta=cfg.train.min_delta), health]
     if progress:
-        callbacks.append(ProgressBar(cfg.train.epochs, description=f"fit {prepared.name}"))
+        callbacks.append(ProgressBar(cfg.train.epochs, description=f"fit {prepared.name}{label}"))
     trainer = make_trainer(cfg, model, task=prepared.task, train_rows=len(X_train), callbacks=callbacks)
-    generator = torch.Generator().manual_seed(cfg.train.seed)
+    generator = torch.Generator().manual_seed(seed)
     diverged = None
     try:
         logs = trainer.fit(X_train, y_train, *tensors["val"], epochs=cfg.train.epochs,
@@ -146,7 +153,7 @@ def _fit(cfg: Config, *, out, progress: bool) -> Run:
                "best_epoch": logs.get("best_epoch", 0), "train_seconds": train_seconds,
                "status": "ok" if diverged is None else f"diverged: {diverged}",
                "diagnosis": diagnose_history(history.rows, task=prepared.task),
-               "lr": base_lr(cfg), "skipped_steps": trainer.skipped_steps,
+               "lr": base_lr(cfg), "skipped_steps": trainer.skipped_steps, "seed": seed,
                "health_warnings": health.warnings}
     info = {"task": prepared.task, "architecture": arch, "feature_names": prepared.feature_names,
             "target_name": prepared.target_name, "class_names": prepared.class_names,
@@ -154,32 +161,4 @@ def _fit(cfg: Config, *, out, progress: bool) -> Run:
             "target_scaler": prepared.target_scaler.to_dict() if prepared.target_scaler else None,
             "data": prepared.name}
     run = Run(dir=None, model=model.cpu().eval(), info=info, metrics=metrics, config=config_to_dict(cfg))
-    run.dir = write_run(run, history.rows, cfg, _run_dir(out, cfg, prepared.name), health_rows=health.rows)
-    if diverged is not None:
-        diverged.run_dir = run.dir
-        raise diverged
-    return run
-
-
-def write_run(run: Run, history_rows: list[dict], cfg: Config, final: Path, *,
-              health_rows: list[dict] | None = None) -> Path:
-    """Write every artifact into a temporary sibling directory, then move it into place."""
-    from nnrecipe.report.plots import plot_run
-
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    try:
-        save_config(cfg, tmp / "config.yaml")
-        _write_history(history_rows, tmp / "history.csv")
-        write_health_csv(health_rows or [], tmp / "health.csv")
-        (tmp / "metrics.json").write_text(json.dumps(run.metrics, indent=2))
-        save_model(run, tmp)
-        plot_run(tmp)
-        if final.exists():
-            final.rmdir()
-        os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
+    return _Trained(run, history.rows, health.rows, diverged)

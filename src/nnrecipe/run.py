@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from nnrecipe.data import Standardizer, TargetScaler
 from nnrecipe.errors import UserError
 from nnrecipe.models import build_model
+from nnrecipe.post.ensemble import average_predictions, average_probabilities
 from nnrecipe.post.temperature import apply_temperature
 from nnrecipe.training.loop import predict_logits
 
@@ -30,10 +31,11 @@ MODEL_FORMAT = 1
 @dataclass
 class Run:
     dir: Path | None
-    model: torch.nn.Module
+    model: torch.nn.Module | None
     info: dict  # the content of model.json
     metrics: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
+    members: list["Run"] = field(default_factory=list)  # an ensemble's members (model is None then)
 
     @property
     def task(self) -> str:
@@ -51,33 +53,46 @@ class Run:
     def temperature(self) -> float:
         return float(self.info.get("temperature", 1.0))
 
-    def _inputs(self, X) -> torch.Tensor:
+    def standardize(self, X) -> np.ndarray:
+        """Check the shape and apply the stored training statistics: (x − μ)/σ."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != len(self.feature_names):
             got = X.shape[1] if X.ndim == 2 else f"an array of shape {X.shape}"
             raise UserError(f"expected {len(self.feature_names)} feature columns, got {got}", "predict input",
                             "pass rows with the training features, in the training order")
-        Z = Standardizer.from_dict(self.info["standardizer"]).transform(X)
+        return Standardizer.from_dict(self.info["standardizer"]).transform(X)
+
+    def logits_standardized(self, Z: np.ndarray) -> torch.Tensor:
         device = next(self.model.parameters()).device
-        return torch.as_tensor(Z, dtype=torch.float32, device=device)
+        return predict_logits(self.model, torch.as_tensor(Z, dtype=torch.float32, device=device)).cpu()
+
+    def predict_proba_standardized(self, Z: np.ndarray) -> np.ndarray:
+        if self.members:
+            return average_probabilities([m.predict_proba_standardized(Z) for m in self.members])
+        return apply_temperature(self.logits_standardized(Z).double(), self.temperature).numpy()
+
+    def predict_standardized(self, Z: np.ndarray) -> np.ndarray:
+        if self.task == "classification":
+            return np.asarray(self.class_names, dtype=object)[self.predict_proba_standardized(Z).argmax(1)]
+        if self.members:
+            return average_predictions([m.predict_standardized(Z) for m in self.members])
+        pred = self.logits_standardized(Z).squeeze(-1).double().numpy()
+        scaler = self.info.get("target_scaler")
+        return TargetScaler.from_dict(scaler).inverse_transform(pred) if scaler else pred
 
     def logits(self, X) -> torch.Tensor:
-        return predict_logits(self.model, self._inputs(X)).cpu()
+        """Raw model outputs (a single model, not an ensemble)."""
+        return self.logits_standardized(self.standardize(X))
 
     def predict_proba(self, X) -> np.ndarray:
-        """Calibrated class probabilities softmax(z/T), shape [N, C]."""
+        """Calibrated class probabilities softmax(z/T), shape [N, C] (ensembles: the members' mean)."""
         if self.task != "classification":
             raise UserError("predict_proba needs a classification run", str(self.dir), "use predict()")
-        return apply_temperature(self.logits(X).double(), self.temperature).numpy()
+        return self.predict_proba_standardized(self.standardize(X))
 
     def predict(self, X) -> np.ndarray:
         """Class names (classification) or targets in original units (regression)."""
-        out = self.logits(X)
-        if self.task == "classification":
-            return np.asarray(self.class_names, dtype=object)[out.argmax(1).numpy()]
-        scaler = self.info.get("target_scaler")
-        pred = out.squeeze(-1).double().numpy()
-        return TargetScaler.from_dict(scaler).inverse_transform(pred) if scaler else pred
+        return self.predict_standardized(self.standardize(X))
 
 
 def save_model(run: Run, directory: Path) -> None:
@@ -102,8 +117,14 @@ def load(run_dir: str | Path) -> Run:
         raise UserError(f"run directory not found: {run_dir}", "RUN_DIR", "pass a directory written by `nnrecipe fit`")
     fix = "re-run `nnrecipe fit` to recreate the run"
     info = _read_json(run_dir / "model.json", fix)
-    if not isinstance(info, dict) or info.get("format") != MODEL_FORMAT or "architecture" not in info:
+    if not isinstance(info, dict) or info.get("format") != MODEL_FORMAT or not (
+            "architecture" in info or isinstance(info.get("ensemble"), list)):
         raise UserError("model.json is not an nnrecipe model description", str(run_dir / "model.json"), fix)
+    metrics = _read_json(run_dir / "metrics.json", fix) if (run_dir / "metrics.json").exists() else {}
+    config = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").exists() else {}
+    if "ensemble" in info:
+        members = [load(run_dir / name) for name in info["ensemble"]]
+        return Run(dir=run_dir, model=None, info=info, metrics=metrics, config=config or {}, members=members)
     try:
         model = build_model(info["architecture"])
         state = load_file(str(run_dir / "model.safetensors"))
@@ -114,6 +135,4 @@ def load(run_dir: str | Path) -> Run:
         raise UserError(f"corrupt or mismatched weights ({type(exc).__name__})",
                         str(run_dir / "model.safetensors"), fix) from None
     model.eval()
-    metrics = _read_json(run_dir / "metrics.json", fix) if (run_dir / "metrics.json").exists() else {}
-    config = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").exists() else {}
     return Run(dir=run_dir, model=model, info=info, metrics=metrics, config=config or {})

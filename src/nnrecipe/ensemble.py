@@ -1,0 +1,73 @@
+"""An ensemble run directory: ``members/<i>/`` are complete runs (same split, seeds seed+i), and the
+top level holds the ensemble's ``config.yaml``, ``model.json`` (``{"ensemble": [member dirs]}``),
+``metrics.json`` (the averaged model on val/test, plus every member's metrics) and
+``plots/confusion_matrix.png``. `nnrecipe.load` returns a `Run` whose predictions average the members.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nnrecipe.config import Config, config_to_dict, save_config
+from nnrecipe.metrics import classification_metrics, regression_metrics
+from nnrecipe.run import MODEL_FORMAT, Run
+from nnrecipe.rundir import write_run
+
+
+def _ensemble_metrics(members: list[Run], X: np.ndarray, y: np.ndarray, y_raw: np.ndarray,
+                      task: str, class_names, n_bins: int) -> dict:
+    ensemble = Run(dir=None, model=None, info=members[0].info, members=members)
+    if task == "classification":
+        probs = torch.as_tensor(ensemble.predict_proba_standardized(X))
+        return classification_metrics(probs, torch.as_tensor(y), class_names=class_names, n_bins=n_bins)
+    pred = ensemble.predict_standardized(X)
+    return regression_metrics(torch.as_tensor(pred), torch.as_tensor(y_raw))
+
+
+def write_ensemble(members, prepared, tensors, cfg: Config, final: Path, *, train_seconds: float) -> Run:
+    """Write the members and the ensemble's own files atomically; return the loaded-style Run."""
+    from nnrecipe.report.plots import plot_confusion_matrix
+
+    runs = [m.run for m in members]
+    bins = cfg.calibration.ece_bins
+    metrics = {"task": prepared.task, "ensemble": len(runs), "train_seconds": train_seconds, "status": "ok"}
+    for split in ("test", "val"):
+        metrics[split] = _ensemble_metrics(runs, prepared.X[split], prepared.y[split], prepared.y_raw[split],
+                                           prepared.task, prepared.class_names, bins)
+    metrics["members"] = [{"seed": r.metrics["seed"], "test": r.metrics["test"], "val": r.metrics["val"],
+                           "calibration": r.metrics["calibration"], "epochs_run": r.metrics["epochs_run"]}
+                          for r in runs]
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        (tmp / "members").mkdir()
+        names = []
+        for i, member in enumerate(members):
+            member.run.dir = write_run(member.run, member.history, cfg, tmp / "members" / str(i),
+                                       health_rows=member.health)
+            names.append(f"members/{i}")
+        save_config(cfg, tmp / "config.yaml")
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        info = {k: v for k, v in runs[0].info.items() if k not in ("architecture", "temperature")}
+        (tmp / "model.json").write_text(json.dumps({"format": MODEL_FORMAT, **info, "ensemble": names}, indent=2))
+        if prepared.task == "classification":
+            plot_confusion_matrix(metrics["test"]["confusion_matrix"], prepared.class_names,
+                                  tmp / "plots" / "confusion_matrix.png")
+        if final.exists():
+            final.rmdir()
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for i, r in enumerate(runs):
+        r.dir = final / names[i]
+    return Run(dir=final, model=None, info={**info, "ensemble": names}, metrics=metrics,
+               config=config_to_dict(cfg), members=runs)
