@@ -10,9 +10,6 @@ and moved into place when complete, like `fit`).
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +19,7 @@ import torch
 from nnrecipe.config import Config, build_config, config_to_dict, merge, parse_overrides, resolve_config
 from nnrecipe.errors import UserError
 from nnrecipe.prepare import prepare_data
+from nnrecipe.rundir import atomic_dir
 from nnrecipe.recipe.activations import activation_stats, summarize_activations
 from nnrecipe.recipe.diagnosis import diagnose_history
 from nnrecipe.recipe.initial_loss import initial_loss_check
@@ -100,9 +98,7 @@ def run_doctor(cfg: Config, *, out: str | Path | None = None, storage: str | Non
     suggested = found["suggested_lr"]
     say(_line("4 LR range test", True, f"suggested lr {suggested:.2e}"))
 
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    try:
+    with atomic_dir(final) as tmp:
         (tmp / "plots").mkdir()
         plot_lr_finder(found, tmp / "plots" / "lr_finder.png")
         histories: dict[tuple[float, float], list[dict]] = {}
@@ -136,17 +132,9 @@ def run_doctor(cfg: Config, *, out: str | Path | None = None, storage: str | Non
         say(_line("6 curve diagnosis", report["diagnosis"]["verdict"] == "healthy",
                   f"{report['diagnosis']['verdict']}: {report['diagnosis']['advice']}"))
         report["seconds"] = time.perf_counter() - started
-        (tmp / "doctor.json").write_text(json.dumps(report, indent=2, default=float))
-        if final.exists():
-            final.rmdir()
-        if storage is None:
-            # the study moves with the directory; point the record at its final place
+        if storage is None:  # the study moves with the directory: record its final place
             report["search"]["storage"] = f"sqlite:///{(final / 'study.db').resolve()}"
-            (tmp / "doctor.json").write_text(json.dumps(report, indent=2, default=float))
-        os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        (tmp / "doctor.json").write_text(json.dumps(report, indent=2, default=float))
     report["dir"] = str(final)
     say(f"next: nnrecipe fit --config {final / 'best.yaml'}")
     return report

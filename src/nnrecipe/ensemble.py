@@ -7,9 +7,6 @@ top level holds the ensemble's ``config.yaml``, ``model.json`` (``{"ensemble": [
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +15,7 @@ import torch
 from nnrecipe.config import Config, config_to_dict, save_config
 from nnrecipe.metrics import classification_metrics, regression_metrics
 from nnrecipe.run import MODEL_FORMAT, Run
-from nnrecipe.rundir import write_run
+from nnrecipe.rundir import atomic_dir, write_run
 
 
 def _ensemble_metrics(members: list[Run], X: np.ndarray, y: np.ndarray, y_raw: np.ndarray,
@@ -45,28 +42,17 @@ def write_ensemble(members, prepared, tensors, cfg: Config, final: Path, *, trai
                            "calibration": r.metrics["calibration"], "epochs_run": r.metrics["epochs_run"]}
                           for r in runs]
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    try:
-        (tmp / "members").mkdir()
-        names = []
-        for i, member in enumerate(members):
-            member.run.dir = write_run(member.run, member.history, cfg, tmp / "members" / str(i),
-                                       health_rows=member.health)
-            names.append(f"members/{i}")
+    names = [f"members/{i}" for i in range(len(members))]
+    info = {k: v for k, v in runs[0].info.items() if k not in ("architecture", "temperature")}
+    with atomic_dir(final) as tmp:
+        for name, member in zip(names, members):
+            write_run(member.run, member.history, cfg, tmp / name, health_rows=member.health)
         save_config(cfg, tmp / "config.yaml")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        info = {k: v for k, v in runs[0].info.items() if k not in ("architecture", "temperature")}
         (tmp / "model.json").write_text(json.dumps({"format": MODEL_FORMAT, **info, "ensemble": names}, indent=2))
         if prepared.task == "classification":
             plot_confusion_matrix(metrics["test"]["confusion_matrix"], prepared.class_names,
                                   tmp / "plots" / "confusion_matrix.png")
-        if final.exists():
-            final.rmdir()
-        os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     for i, r in enumerate(runs):
         r.dir = final / names[i]
     return Run(dir=final, model=None, info={**info, "ensemble": names}, metrics=metrics,

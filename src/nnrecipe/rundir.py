@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -36,25 +37,33 @@ def run_dir_name(out: str | Path | None, cfg: Config, name: str) -> Path:
     return path
 
 
-def write_run(run: Run, history_rows: list[dict], cfg: Config, final: Path, *,
-              health_rows: list[dict] | None = None) -> Path:
-    """Write every artifact into a temporary sibling directory, then move it into place."""
-    from nnrecipe.report.plots import plot_run
-
+@contextmanager
+def atomic_dir(final: Path):
+    """Yield a hidden temporary sibling of `final`; rename it to `final` when the block succeeds,
+    delete it when the block raises (an empty `final` left by the caller is replaced)."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:
-        save_config(cfg, tmp / "config.yaml")
-        write_history(history_rows, tmp / "history.csv")
-        write_health_csv(health_rows or [], tmp / "health.csv")
-        (tmp / "metrics.json").write_text(json.dumps(run.metrics, indent=2))
-        save_model(run, tmp)
-        plot_run(tmp)
+        yield tmp
         if final.exists():
             final.rmdir()
         os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return final
+
+
+def write_run(run: Run, history_rows: list[dict], cfg: Config, final: Path, *,
+              health_rows: list[dict] | None = None) -> Path:
+    """Write every artifact into a temporary sibling directory, then move it into place."""
+    from nnrecipe.report.plots import plot_run
+
+    with atomic_dir(final) as tmp:
+        save_config(cfg, tmp / "config.yaml")
+        write_history(history_rows, tmp / "history.csv")
+        write_health_csv(health_rows or [], tmp / "health.csv")
+        (tmp / "metrics.json").write_text(json.dumps(run.metrics, indent=2))
+        save_model(run, tmp)
+        plot_run(tmp)
+    return Path(final)

@@ -1,20 +1,32 @@
-"""Curve diagnosis: underfitting, overfitting or healthy, from the per-epoch history.
+"""Curve diagnosis: underfitting, overfitting or healthy, read off the per-epoch history.
 
-Rules (thresholds are module constants, checked in this order):
-- fewer than ``MIN_EPOCHS`` epochs: "insufficient history" (nothing to read from one point).
-- **overfitting**: the validation loss ended ≥ ``VAL_RISE`` (10%) above its minimum while the
-  training loss kept falling after the best epoch; or the final train/val accuracy gap exceeds
-  ``ACC_GAP`` (0.10); or (regression) the final val loss exceeds the train loss by more than
-  ``LOSS_GAP`` (50%) of the val loss.
-- **underfitting**: both curves poor and close: classification with final train accuracy
-  < ``POOR_ACC`` (0.90) and |train − val| accuracy < ``CLOSE_ACC`` (0.05); regression with train
-  MSE (standardized target) > ``POOR_MSE`` (0.5) and the gap within ``LOSS_GAP``.
+The bias/variance reading of learning curves (Ng, "Machine Learning Yearning" ch. 20–27; CS231n
+"Babysitting the learning process"; Goodfellow et al. 2016 §5.2). `rows` are history.csv rows
+(epoch, train_loss, val_loss, train_accuracy, val_accuracy; accuracies None for regression). Rows
+without both losses are ignored. Rules, thresholds as module constants, checked in this order:
+
+- fewer than ``MIN_EPOCHS`` (2) epochs → "insufficient history": one point says nothing about
+  the curves' direction (advice: train for more epochs).
+- **overfitting**, any of
+  - the final val loss ≥ (1 + ``VAL_RISE``) × its minimum (rose by ≥ 10%) while the train loss
+    fell from the best-val epoch to the end;
+  - classification: final train accuracy − val accuracy > ``ACC_GAP`` (0.10);
+  - regression: final val loss − train loss > ``LOSS_GAP`` (50%) × val loss. (Classification
+    compares accuracies, not cross-entropies: label smoothing and dropout inflate the train loss.)
+- **underfitting**, both curves poor and close:
+  - classification: final train accuracy < ``POOR_ACC`` (0.90) and |train − val| accuracy
+    < ``CLOSE_ACC`` (0.05);
+  - regression: final train MSE > ``POOR_MSE`` (0.5, on the standardized target, where predicting
+    the mean scores 1) and the gap within ``LOSS_GAP`` (the overfitting rule did not fire).
 - otherwise **healthy**.
+
+Returns {"verdict", "reasons" (the numbers behind the verdict), "advice"}.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 MIN_EPOCHS = 2
@@ -33,16 +45,28 @@ ADVICE = {
 }
 
 
-def _num(value) -> float | None:
+def _num(value):
     if value is None or value == "":
         return None
-    return float(value)
+    try:
+        return float(value)
+    except ValueError:
+        return value  # a non-numeric column is kept as text
 
 
 def read_history_csv(path: str | Path) -> list[dict]:
-    """history.csv rows as dicts of floats (empty cells → None)."""
+    """history.csv rows as dicts of floats (empty cells → None, non-numeric cells kept as text)."""
     with Path(path).open(newline="") as fh:
         return [{k: _num(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def _finite(value) -> bool:
+    if value is None or isinstance(value, str):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _verdict(verdict: str, reasons: list[str]) -> dict:
@@ -50,8 +74,10 @@ def _verdict(verdict: str, reasons: list[str]) -> dict:
 
 
 def diagnose_history(rows: list[dict], *, task: str) -> dict:
-    """Classify the learning curves; `reasons` carry the numbers behind the verdict."""
-    rows = [r for r in rows if r.get("train_loss") is not None and r.get("val_loss") is not None]
+    """Classify the learning curves (module docstring); `reasons` carry the numbers behind the verdict."""
+    if task not in ("classification", "regression"):
+        raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+    rows = [r for r in rows if _finite(r.get("train_loss")) and _finite(r.get("val_loss"))]
     if len(rows) < MIN_EPOCHS:
         return _verdict("insufficient history", [f"{len(rows)} epoch(s) recorded, need {MIN_EPOCHS}"])
     last = rows[-1]
@@ -64,9 +90,11 @@ def diagnose_history(rows: list[dict], *, task: str) -> dict:
         reasons.append(f"val loss rose {rise:.0%} from its minimum {val[best]:.4f} (epoch {best + 1}) to "
                        f"{last['val_loss']:.4f} while train loss fell {train_after_best[0]:.4f} → "
                        f"{train_after_best[-1]:.4f}")
-    classification = task == "classification" and last.get("train_accuracy") is not None
+    # without both accuracies (an old or hand-written history) the loss rules apply
+    classification = (task == "classification" and _finite(last.get("train_accuracy"))
+                      and _finite(last.get("val_accuracy")))
     if classification:
-        gap = last["train_accuracy"] - (last.get("val_accuracy") or 0.0)
+        gap = last["train_accuracy"] - last["val_accuracy"]
         if gap > ACC_GAP:
             reasons.append(f"train accuracy {last['train_accuracy']:.3f} exceeds val accuracy "
                            f"{last['val_accuracy']:.3f} by {gap:.3f} (> {ACC_GAP})")
