@@ -125,6 +125,10 @@ def run_doctor(cfg: Config, *, out: str | Path | None = None, storage: str | Non
         write_best_yaml(best_cfg, tmp / "best.yaml")
         report["search"] = search
         best = search["best"]
+        say(f"  {'trial':>5}  {'lr':>9}  {'weight_decay':>12}  {'val loss':>9}  state")
+        for t in sorted(search["trials"], key=lambda t: (t["value"] is None, t["value"] or 0.0)):
+            value = "-" if t["value"] is None else f"{t['value']:.4f}"
+            say(f"  {t['number']:>5}  {t['lr']:>9.2e}  {t['weight_decay']:>12g}  {value:>9}  {t['state'].lower()}")
         say(_line("5 coarse search", True, f"best lr {best['lr']:.2e}, weight_decay {best['weight_decay']:g} "
                   f"(val loss {best['value']:.4f}, {len(search['trials'])} trials)"))
         best_rows = histories.get((best["lr"], best["weight_decay"]), [])

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from nnrecipe.config import InitConfig
+from nnrecipe.errors import UserError
 from nnrecipe.models import MLP
 from nnrecipe.recipe.overfit import EXPLODED, FLAT, SLOW, overfit_small
 from nnrecipe.training.init import initialize
@@ -77,5 +78,5 @@ def test_uses_all_rows_when_fewer_than_requested(random_labels):
 
 def test_unknown_optimizer_is_rejected(random_labels):
     X, y = random_labels
-    with pytest.raises(ValueError, match="adam"):
+    with pytest.raises(UserError, match="did you mean 'adam'"):
         overfit_small(_factory(), X, y, task="classification", lr=1e-3, optimizer_name="adamm")
