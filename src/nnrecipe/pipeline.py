@@ -16,7 +16,7 @@ import torch
 from nnrecipe.config import Config, config_to_dict, resolve_config
 from nnrecipe.errors import TrainingDiverged, UserError
 from nnrecipe.metrics import classification_metrics, regression_metrics
-from nnrecipe.post.temperature import apply_temperature, fit_temperature
+from nnrecipe.post.temperature import apply_temperature, temperature_fit
 from nnrecipe.prepare import Prepared, prepare_data
 from nnrecipe.recipe.diagnosis import diagnose_history
 from nnrecipe.recipe.health import HealthMonitor
@@ -48,13 +48,16 @@ def _calibrate(model, X_val, y_val, cfg: Config) -> dict:
     logits = predict_logits(model, X_val).cpu().double()
     y = y_val.cpu()
     probs_before = apply_temperature(logits, 1.0)
-    t = fit_temperature(logits, y) if cfg.calibration.temperature else 1.0
+    fitted = temperature_fit(logits, y) if cfg.calibration.temperature else {"temperature": 1.0, "degenerate": False}
+    t = fitted["temperature"]
     probs_after = apply_temperature(logits, t)
     from nnrecipe.metrics import expected_calibration_error, nll
     bins = cfg.calibration.ece_bins
     return {"temperature": t, "nll_before": nll(probs_before, y), "nll_after": nll(probs_after, y),
             "ece_before": expected_calibration_error(probs_before, y, bins),
-            "ece_after": expected_calibration_error(probs_after, y, bins)}
+            "ece_after": expected_calibration_error(probs_after, y, bins),
+            "note": ("validation set perfectly separated: NLL has no minimum in T, kept T = 1"
+                     if fitted["degenerate"] else None)}
 
 
 def fit(data: str | None = None, *, config: Config | dict | str | Path | None = None,

@@ -38,3 +38,16 @@ def test_temperature_keeps_argmax_and_sums_to_one():
     assert torch.equal(p.argmax(1), logits.argmax(1))
     torch.testing.assert_close(p.sum(1), torch.ones(50, dtype=torch.float64))
     torch.testing.assert_close(p, torch.softmax(logits / 2.5, -1))
+
+
+def test_perfectly_separated_validation_keeps_t_equal_one():
+    from nnrecipe.post.temperature import temperature_fit
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    logits = torch.nn.functional.one_hot(y, 3).double() * 3.0
+    assert temperature_fit(logits, y) == {"temperature": 1.0, "degenerate": True}
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 3, (500,), generator=g)
+    noisy = torch.randn(500, 3, generator=g, dtype=torch.float64)
+    noisy[torch.arange(500), labels] += 1.5  # right more often than not, but not always
+    fitted = temperature_fit(noisy * 5, labels)
+    assert not fitted["degenerate"] and fitted["temperature"] > 1.0
