@@ -215,13 +215,31 @@ def load_config_file(path: str | Path) -> dict:
     return tree or {}
 
 
-def resolve_config(*, file: str | Path | None = None, overrides: list[str] | None = None,
+def resolve_config(*, file: "str | Path | dict | Config | None" = None, overrides: list[str] | None = None,
                    extra: dict | None = None) -> Config:
-    """File, then `extra` (from CLI flags such as --epochs), then --set overrides; later wins."""
+    """Base (a YAML path, a nested dict or a Config), then `extra` (from flags such as --epochs),
+    then ``key=value`` overrides; later wins."""
+    if isinstance(file, Config):
+        file = config_to_dict(file)
+    if isinstance(file, dict):
+        return build_config(merge(merge(file, extra or {}), parse_overrides(overrides or [])))
     tree = load_config_file(file) if file else {}
     tree = merge(tree, extra or {})
     tree = merge(tree, parse_overrides(overrides or []))
     return build_config(tree, where=str(file) if file and not overrides else "config")
+
+
+def flag_overrides(**flags) -> dict:
+    """CLI/API flags as a config tree: data/target/task/test_data → data.*, epochs/seed → train.*
+    (None means "not given")."""
+    sections = {"data": {"data": "source", "target": "target", "task": "task", "test_data": "test_data"},
+                "train": {"epochs": "epochs", "seed": "seed"}}
+    tree: dict = {}
+    for section, names in sections.items():
+        for flag, key in names.items():
+            if flags.get(flag) is not None:
+                tree.setdefault(section, {})[key] = flags[flag]
+    return tree
 
 
 def config_to_dict(cfg: Config) -> dict:

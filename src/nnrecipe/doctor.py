@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from nnrecipe.config import Config, build_config, config_to_dict, merge, parse_overrides, resolve_config
+from nnrecipe.config import Config, build_config, config_to_dict, flag_overrides, merge, resolve_config
 from nnrecipe.errors import UserError
 from nnrecipe.prepare import prepare_data
 from nnrecipe.rundir import atomic_dir
@@ -151,15 +151,7 @@ def _line(step: str, ok: bool, detail: str) -> str:
 def doctor(data: str | None = None, *, config=None, overrides: list[str] | None = None, target=None,
            task=None, seed: int | None = None, out=None, storage: str | None = None, quiet: bool = True) -> dict:
     """API twin of `nnrecipe doctor`: same options as `fit` plus an Optuna `storage` URL."""
-    extra: dict = {"data": {}, "train": {}}
-    for key, value in (("source", data), ("target", target), ("task", task)):
-        if value is not None:
-            extra["data"][key] = value
-    if seed is not None:
-        extra["train"]["seed"] = seed
-    if isinstance(config, dict):
-        cfg = build_config(merge(merge(config, extra), parse_overrides(overrides or [])))
-    else:
-        cfg = resolve_config(file=config, overrides=overrides, extra=extra)
+    cfg = resolve_config(file=config, overrides=overrides,
+                         extra=flag_overrides(data=data, target=target, task=task, seed=seed))
     return run_doctor(cfg, out=out, storage=storage, say=(lambda _msg: None) if quiet else print)
 

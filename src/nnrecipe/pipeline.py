@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from nnrecipe.config import Config, config_to_dict, resolve_config
+from nnrecipe.config import Config, config_to_dict, flag_overrides, resolve_config
 from nnrecipe.errors import TrainingDiverged, UserError
-from nnrecipe.metrics import classification_metrics, regression_metrics
+from nnrecipe.metrics import classification_metrics, expected_calibration_error, nll, regression_metrics
 from nnrecipe.post.temperature import apply_temperature, temperature_fit
 from nnrecipe.prepare import Prepared, prepare_data
 from nnrecipe.recipe.diagnosis import diagnose_history
@@ -51,7 +51,6 @@ def _calibrate(model, X_val, y_val, cfg: Config) -> dict:
     fitted = temperature_fit(logits, y) if cfg.calibration.temperature else {"temperature": 1.0, "degenerate": False}
     t = fitted["temperature"]
     probs_after = apply_temperature(logits, t)
-    from nnrecipe.metrics import expected_calibration_error, nll
     bins = cfg.calibration.ece_bins
     return {"temperature": t, "nll_before": nll(probs_before, y), "nll_after": nll(probs_after, y),
             "ece_before": expected_calibration_error(probs_before, y, bins),
@@ -69,20 +68,8 @@ def fit(data: str | None = None, *, config: Config | dict | str | Path | None = 
     `config` is a `Config`, a nested dict, or a YAML path; keyword options (data, target, task,
     test_data, epochs, seed) and `overrides` (``"optimizer.lr=3e-4"``) are applied on top of it.
     """
-    extra: dict = {"data": {}, "train": {}}
-    for key, value in (("source", data), ("target", target), ("task", task), ("test_data", test_data)):
-        if value is not None:
-            extra["data"][key] = value
-    for key, value in (("epochs", epochs), ("seed", seed)):
-        if value is not None:
-            extra["train"][key] = value
-    if isinstance(config, Config):
-        config = config_to_dict(config)
-    if isinstance(config, dict):
-        from nnrecipe.config import build_config, merge, parse_overrides
-        cfg = build_config(merge(merge(config, extra), parse_overrides(overrides or [])))
-    else:
-        cfg = resolve_config(file=config, overrides=overrides, extra=extra)
+    extra = flag_overrides(data=data, target=target, task=task, test_data=test_data, epochs=epochs, seed=seed)
+    cfg = resolve_config(file=config, overrides=overrides, extra=extra)
     return _fit(cfg, out=out, progress=progress)
 
 
