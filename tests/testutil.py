@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import torch
+
 FAST = ["train.epochs=3", "model.hidden=[16]", "train.batch_size=32", "optimizer.lr=0.01"]
 
 
@@ -19,3 +21,9 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
 def set_args(pairs: list[str]) -> list[str]:
     """["a=1", "b=2"] -> ["--set", "a=1", "--set", "b=2"]"""
     return [x for pair in pairs for x in ("--set", pair)]
+
+
+def random_classes(n: int = 512, d: int = 64, classes: int = 10, seed: int = 0):
+    """Standard-normal features with uniformly random labels (nothing to learn but memorization)."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, d, generator=g), torch.randint(0, classes, (n,), generator=g)

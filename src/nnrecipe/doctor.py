@@ -18,7 +18,7 @@ import torch
 
 from nnrecipe.config import Config, build_config, config_to_dict, flag_overrides, merge, resolve_config
 from nnrecipe.errors import UserError
-from nnrecipe.prepare import prepare_data
+from nnrecipe.prepare import prepare_data, to_tensors
 from nnrecipe.rundir import atomic_dir
 from nnrecipe.recipe.activations import activation_stats, summarize_activations
 from nnrecipe.recipe.diagnosis import diagnose_history
@@ -60,9 +60,9 @@ def run_doctor(cfg: Config, *, out: str | Path | None = None, storage: str | Non
     data = prepare_data(cfg.data, seed=cfg.train.seed)
     device = pick_device(cfg.train.device)
     classification = data.task == "classification"
-    ytype = torch.long if classification else torch.float32
-    X = {k: torch.as_tensor(v, dtype=torch.float32, device=device) for k, v in data.X.items()}
-    y = {k: torch.as_tensor(v, dtype=ytype, device=device) for k, v in data.y.items()}
+    tensors = to_tensors(data, device)
+    X = {k: pair[0] for k, pair in tensors.items()}
+    y = {k: pair[1] for k, pair in tensors.items()}
     classes = len(data.class_names) if classification else None
     arch = architecture(cfg, in_features=X["train"].shape[1], out_features=classes or 1)
     plain = _no_regularization(cfg)

@@ -17,7 +17,7 @@ from nnrecipe.config import Config, config_to_dict, flag_overrides, resolve_conf
 from nnrecipe.errors import TrainingDiverged, UserError
 from nnrecipe.metrics import classification_metrics, expected_calibration_error, nll, regression_metrics
 from nnrecipe.post.temperature import apply_temperature, temperature_fit
-from nnrecipe.prepare import Prepared, prepare_data
+from nnrecipe.prepare import Prepared, prepare_data, to_tensors
 from nnrecipe.recipe.diagnosis import diagnose_history
 from nnrecipe.recipe.health import HealthMonitor
 from nnrecipe.ensemble import write_ensemble
@@ -27,12 +27,6 @@ from nnrecipe.training.callbacks import EarlyStopping, History, ProgressBar
 from nnrecipe.training.loop import predict_logits
 from nnrecipe.training.setup import (architecture, base_lr, make_model, make_trainer, pick_device,
                                      seed_everything)
-
-
-def _tensors(data: Prepared, device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    ydtype = torch.long if data.task == "classification" else torch.float32
-    return {k: (torch.as_tensor(data.X[k], dtype=torch.float32, device=device),
-                torch.as_tensor(data.y[k], dtype=ydtype, device=device)) for k in data.X}
 
 
 def _evaluate_split(model, X, y, data: Prepared, split: str, temperature: float, n_bins: int) -> dict:
@@ -89,7 +83,7 @@ def _fit(cfg: Config, *, out, progress: bool) -> Run:
     seed_everything(cfg.train.seed)
     prepared = prepare_data(cfg.data, seed=cfg.train.seed)  # one split, shared by every member
     device = pick_device(cfg.train.device)
-    tensors = _tensors(prepared, device)
+    tensors = to_tensors(prepared, device)
     final = run_dir_name(out, cfg, prepared.name)
     if cfg.train.ensemble == 1:
         one = _train_one(cfg, prepared, tensors, device, seed=cfg.train.seed, progress=progress, started=started)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from nnrecipe.config import DataConfig
 from nnrecipe.data import (Standardizer, TargetScaler, encode_labels, infer_task, load_table,
@@ -60,3 +61,10 @@ def prepare_data(cfg: DataConfig, *, seed: int) -> Prepared:
         y = {k: target_scaler.transform(v) for k, v in y.items()}
     return Prepared(task, X, y, y_raw, list(table.feature_names), table.target_name, class_names,
                     standardizer, target_scaler, table.name)
+
+
+def to_tensors(data: Prepared, device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """{"train"|"val"|"test": (X float32, y long or float32)} on `device`."""
+    ydtype = torch.long if data.task == "classification" else torch.float32
+    return {k: (torch.as_tensor(data.X[k], dtype=torch.float32, device=device),
+                torch.as_tensor(data.y[k], dtype=ydtype, device=device)) for k in data.X}

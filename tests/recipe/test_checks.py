@@ -15,6 +15,7 @@ from nnrecipe.recipe.initial_loss import initial_loss_check
 from nnrecipe.recipe.lr_finder import lr_range_test, plot_lr_finder
 from nnrecipe.recipe.overfit import overfit_small
 from nnrecipe.training.init import initialize
+from testutil import random_classes
 
 
 def _mlp(activation, init, *, width=256, depth=6, inputs=64, classes=10, **kw):
@@ -25,8 +26,7 @@ def _mlp(activation, init, *, width=256, depth=6, inputs=64, classes=10, **kw):
 
 
 def _data(n=512, d=64, classes=10, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, d, generator=g), torch.randint(0, classes, (n,), generator=g)
+    return random_classes(n, d, classes, seed)
 
 
 def test_initial_loss_ok_then_flagged_when_head_is_scaled_up():

@@ -13,6 +13,7 @@ from nnrecipe.config import InitConfig
 from nnrecipe.models import MLP
 from nnrecipe.recipe.initial_loss import TOO_HIGH, TOO_LOW, initial_loss_check
 from nnrecipe.training.init import initialize
+from testutil import random_classes
 
 
 def _mlp(out_features=10, *, dropout=0.0, seed=0):
@@ -23,8 +24,7 @@ def _mlp(out_features=10, *, dropout=0.0, seed=0):
 
 
 def _data(n=512, d=32, classes=10, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, d, generator=g), torch.randint(0, classes, (n,), generator=g)
+    return random_classes(n, d, classes, seed)
 
 
 def test_auto_init_on_ten_random_classes_is_ok():

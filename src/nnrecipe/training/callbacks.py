@@ -9,7 +9,6 @@ restores the best weights before anything later (checkpoint writers, 10+) reads 
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
@@ -58,7 +57,7 @@ class EarlyStopping(Callback):
         self.wait = 0
 
     def on_fit_begin(self, trainer, logs):
-        self.best_state = copy.deepcopy(trainer.model.state_dict())
+        self.best_state = snapshot(trainer.model)
 
     def on_epoch_end(self, trainer, logs):
         value = logs.get(self.monitor)
@@ -66,7 +65,7 @@ class EarlyStopping(Callback):
             return
         if value < self.best - self.min_delta:
             self.best, self.best_epoch, self.wait = value, logs["epoch"], 0
-            self.best_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+            self.best_state = snapshot(trainer.model)
         else:
             self.wait += 1
             if self.patience and self.wait >= self.patience:
