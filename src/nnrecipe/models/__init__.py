@@ -1,9 +1,14 @@
-"""Architecture builders, looked up by name so the config and the API share one path."""
+"""Architecture builders, looked up by name so the config and the API share one path.
+
+Each family module exposes a ``BUILDERS`` dict {name: builder(spec) -> nn.Module}; ``MODELS``
+merges them. A spec is the ``architecture`` block of model.json.
+"""
 
 from __future__ import annotations
 
 from torch import nn
 
+from nnrecipe.models import sequence, vision
 from nnrecipe.models.mlp import ACTIVATIONS, MLP, make_activation
 
 
@@ -13,7 +18,7 @@ def _build_mlp(spec: dict) -> nn.Module:
                dropout=spec.get("dropout", 0.0), norm=spec.get("norm", "none"))
 
 
-MODELS = {"mlp": _build_mlp}
+MODELS = {"mlp": _build_mlp, **vision.BUILDERS, **sequence.BUILDERS}
 
 
 def build_model(spec: dict) -> nn.Module:

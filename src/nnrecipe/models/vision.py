@@ -1,0 +1,3 @@
+"""Vision model builders (cnn, resnet, mobilenetv2), registered by name."""
+
+BUILDERS: dict = {}
