@@ -10,6 +10,8 @@ from torch import nn
 
 from nnrecipe.models import sequence, vision
 from nnrecipe.models.mlp import ACTIVATIONS, MLP, make_activation
+from nnrecipe.models.shapes import conv_output_size
+from nnrecipe.models.summary import summarize
 
 
 def _build_mlp(spec: dict) -> nn.Module:
@@ -30,4 +32,4 @@ def build_model(spec: dict) -> nn.Module:
     return builder(spec)
 
 
-__all__ = ["ACTIVATIONS", "MLP", "MODELS", "build_model", "make_activation"]
+__all__ = ["ACTIVATIONS", "MLP", "MODELS", "build_model", "conv_output_size", "make_activation", "summarize"]
