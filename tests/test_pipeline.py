@@ -51,7 +51,7 @@ def test_standardization_uses_train_split_only(blobs_csv, tmp_path):
     table = load_table(str(blobs_csv))
     y, _ = encode_labels(table.y)
     train, _, _ = split_indices(len(y), y=y, val_fraction=0.1, test_fraction=0.2, seed=0, stratify=True)
-    mean = np.asarray(run.info["standardizer"]["mean"])
+    mean = np.asarray(run.info["transform"]["standardizer"]["mean"])
     np.testing.assert_allclose(mean, table.X[train].mean(0), rtol=1e-12)
     assert not np.allclose(mean, table.X.mean(0), rtol=1e-6)
 

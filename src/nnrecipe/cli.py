@@ -34,6 +34,23 @@ def _data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config key, e.g. --set optimizer.lr=3e-4 --set model.hidden=[256,128]")
     p.add_argument("--seed", type=int, default=None, help="random seed for splits, init and batches (default 0)")
+    p.add_argument("--model", default=None, metavar="NAME",
+                   help="architecture: mlp [default], cnn, resnet, mobilenetv2 (conv nets see digits as 1×8×8 images)")
+    p.add_argument("--image-size", type=int, default=None, metavar="S",
+                   help="image folders: resize every image to S×S (default: the first image's size)")
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="skip unreadable image files (their count is reported) instead of stopping")
+
+
+def _flag_sets(args) -> list[str]:
+    """Flags that are shortcuts for config keys, as ``key=value`` overrides (before --set, which wins)."""
+    pairs = {"model.name": getattr(args, "model", None), "data.image_size": getattr(args, "image_size", None),
+             "data.skip_bad_images": True if getattr(args, "skip_bad_images", False) else None,
+             "transfer.init_from": getattr(args, "init_from", None), "transfer.freeze": getattr(args, "freeze", None),
+             "transfer.unfreeze_at": getattr(args, "unfreeze", None),
+             "transfer.gradual": True if getattr(args, "gradual_unfreeze", False) else None,
+             "transfer.discriminative": getattr(args, "discriminative_lr", None)}
+    return [f"{k}={v}" for k, v in pairs.items() if v is not None] + args.overrides
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train K members (seeds seed..seed+K-1, same split) and average their probabilities")
     p.add_argument("--scale-lr", action="store_true",
                    help="linear scaling rule: multiply the LR by batch_size / train.reference_batch_size (64)")
+    g = p.add_argument_group("transfer learning")
+    g.add_argument("--init-from", default=None, metavar="RUN_OR_FILE",
+                   help="start from a run directory's (or a .safetensors/.pt state dict's) matching weights; "
+                        "the head is new when the classes differ; LR x transfer.lr_factor (0.1)")
+    g.add_argument("--freeze", default=None, metavar="SPEC",
+                   help="'backbone' (train only the head) or up_to=<group> (e.g. up_to=stage1)")
+    g.add_argument("--unfreeze", type=int, default=None, metavar="EPOCH",
+                   help="unfreeze the frozen groups at this epoch (fine-tuning after feature extraction)")
+    g.add_argument("--gradual-unfreeze", action="store_true",
+                   help="from --unfreeze on, thaw one group per epoch, top first (ULMFiT)")
+    g.add_argument("--discriminative-lr", type=float, default=None, metavar="F",
+                   help="group k below the head trains at lr / F^k (e.g. 2.6)")
 
     p = sub.add_parser("predict", help="predict rows of a file with a trained run",
                        description="Writes a `prediction` column and, for classification, one calibrated "
@@ -92,6 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="e.g. --set schedule.warmup.steps=100 --set schedule.min_lr_factor=0.01")
     p.add_argument("--plot", default=None, metavar="OUT.png")
     p.add_argument("--csv", default=None, metavar="OUT.csv")
+
+    p = sub.add_parser("summary", help="per-layer table of a model: output shapes, parameters, multiply-adds",
+                       description="Builds the model `fit` would train (for the data's input shape) or the "
+                       "model of a run directory, and prints each layer's output shape, parameter count and "
+                       "multiply-adds, with totals at the bottom. No training.")
+    p.add_argument("run", nargs="?", default=None, metavar="RUN_DIR", help="summarize a trained run instead")
+    _data_options(p)
+    p.add_argument("--input-shape", default=None, metavar="C,H,W",
+                   help="skip loading data: the input shape (e.g. 3,32,32 or 64) ...")
+    p.add_argument("--classes", type=int, default=None, help="... and the number of outputs (default 10)")
     return parser
 
 
@@ -101,7 +140,7 @@ def _cmd_doctor(args) -> int:
     if not 1 <= args.search_epochs <= 5:
         raise UserError(f"--search-epochs must be 1..5, got {args.search_epochs}", "--search-epochs",
                         "a coarse search trains each trial briefly")
-    report = doctor(args.data, config=args.config, overrides=args.overrides, target=args.target,
+    report = doctor(args.data, config=args.config, overrides=_flag_sets(args), target=args.target,
                     task=args.task, seed=args.seed, out=args.out, storage=args.storage, quiet=args.quiet)
     print(report["dir"] if args.quiet else f"run: {report['dir']}")
     return 0
@@ -132,7 +171,7 @@ def _cmd_schedule(args) -> int:
 def _cmd_fit(args) -> int:
     from nnrecipe.pipeline import fit
 
-    overrides = args.overrides + (["train.scale_lr=true"] if args.scale_lr else [])
+    overrides = _flag_sets(args) + (["train.scale_lr=true"] if args.scale_lr else [])
     overrides += [f"train.ensemble={args.ensemble}"] if args.ensemble is not None else []
     try:
         run = fit(args.data, config=args.config, overrides=overrides, target=args.target,
@@ -160,6 +199,15 @@ def _cmd_fit(args) -> int:
         print(f"ensemble of {len(run.members)}, {m['train_seconds']:.1f} s")
     else:
         print(f"epochs: {m['epochs_run']} (best {m['best_epoch']}), {m['train_seconds']:.1f} s")
+    if m.get("skipped_images"):
+        print(f"skipped {m['skipped_images']} unreadable images (--skip-bad-images)")
+    t = m.get("transfer")
+    if t:
+        print(f"transfer from {t['source']}: {t['matched']} tensors matched, {len(t['new'])} new"
+              + (f" ({', '.join(t['new'][:4])}{' ...' if len(t['new']) > 4 else ''})" if t["new"] else "")
+              + (f"; frozen: {', '.join(t['frozen'])}" if t["frozen"] else ""))
+        for event in t.get("events", []):
+            print(f"  {event}")
     if run.task == "classification":
         print(f"test: accuracy {test['accuracy']:.4f}  f1_macro {test['f1_macro']:.4f}  "
               f"loss {test['loss']:.4f}  ece {test['ece']:.4f}")
@@ -196,7 +244,26 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-COMMANDS = {"fit": _cmd_fit, "predict": _cmd_predict, "evaluate": _cmd_evaluate, "schedule": _cmd_schedule,
+def _cmd_summary(args) -> int:
+    from nnrecipe.describe import describe_model
+    from nnrecipe.models.summary import format_summary
+
+    shape = None
+    if args.input_shape:
+        try:
+            shape = tuple(int(v) for v in args.input_shape.split(","))
+        except ValueError:
+            shape = ()
+        if len(shape) not in (1, 3) or min(shape) < 1:
+            raise UserError(f"bad --input-shape '{args.input_shape}'", "--input-shape",
+                            "write C,H,W for images (e.g. 3,32,32) or D for vectors (e.g. 64)")
+    result = describe_model(args.data, run_dir=args.run, config=args.config, overrides=_flag_sets(args),
+                            input_shape=shape, classes=args.classes)
+    print(format_summary(result))
+    return 0
+
+
+COMMANDS = {"fit": _cmd_fit, "summary": _cmd_summary, "predict": _cmd_predict, "evaluate": _cmd_evaluate, "schedule": _cmd_schedule,
             "doctor": _cmd_doctor}
 
 

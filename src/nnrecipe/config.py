@@ -29,22 +29,37 @@ class DataConfig(_Section):
     test_data: str | None = None  # a separate labelled test file instead of a test split
     val_fraction: float = Field(0.1, gt=0, lt=1)
     test_fraction: float = Field(0.2, gt=0, lt=1)
-    standardize: bool = True
+    standardize: bool = True  # vectors: per-feature z-score; images (conv/vit models): per-channel
+    image_size: int | None = Field(None, ge=1)  # image folders: resize to S×S (None: the first image's size)
+    channels: Literal[1, 3] | None = None  # image folders: force gray (1) or RGB (3); None: RGB if any is colour
+    skip_bad_images: bool = False  # skip unreadable images (and count them) instead of stopping
+    whiten: Literal["none", "pca", "zca", "patch_zca"] = "none"  # after standardization, fit on train
+    whiten_eps: float = Field(1e-2, gt=0)  # ε in (Λ + εI)^(−1/2)
+    whiten_patch: int = Field(3, ge=1)  # patch_zca: k×k patches (odd)
+
+
+IMAGE_MODELS = ("cnn", "resnet", "mobilenetv2", "vit")
 
 
 class ModelConfig(_Section):
-    name: Literal["mlp"] = "mlp"
-    hidden: tuple[int, ...] = (256, 128)
+    name: Literal["mlp", "cnn", "resnet", "mobilenetv2"] = "mlp"
+    hidden: tuple[int, ...] = (256, 128)  # mlp
     activation: Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "relu6"] = "relu"
     negative_slope: float = Field(0.01, ge=0)  # leaky_relu only
-    dropout: float = Field(0.1, ge=0, lt=1)
-    norm: Literal["none", "batch", "layer"] = "none"
+    dropout: float = Field(0.1, ge=0, lt=1)  # mlp: after each hidden layer; conv nets: before the classifier
+    norm: Literal["auto", "none", "batch", "layer", "group"] = "auto"  # auto: none for mlp, batch for conv nets
+    channels: tuple[int, ...] = (32, 64)  # cnn: width per stage
+    convs_per_stage: int = Field(2, ge=1)  # cnn
+    widths: tuple[int, ...] = (32, 64, 128)  # resnet: width per stage
+    blocks: tuple[int, ...] = (2, 2, 2)  # resnet: basic blocks per stage
+    width_mult: float = Field(1.0, gt=0)  # mobilenetv2
+    last_channels: int = Field(256, ge=1)  # mobilenetv2: width of the final 1×1 conv
 
-    @field_validator("hidden")
+    @field_validator("hidden", "channels", "widths", "blocks")
     @classmethod
     def _positive_widths(cls, v: tuple[int, ...]) -> tuple[int, ...]:
         if any(h < 1 for h in v):
-            raise ValueError("every hidden width must be >= 1")
+            raise ValueError("every width/count must be >= 1")
         return v
 
 
@@ -124,6 +139,31 @@ class TrainConfig(_Section):
     ensemble: int = Field(1, ge=1)  # K members with seeds seed…seed+K−1, probabilities averaged
 
 
+class AugmentConfig(_Section):
+    """Image augmentation on training batches only (vectors are never augmented)."""
+    enabled: bool = True
+    hflip: bool = False  # digits and text are not mirror-symmetric; turn on for natural images
+    crop_padding: int = Field(1, ge=0)  # random crop of the zero-padded image (shift by up to ±p px)
+    resized_crop_scale: float = Field(1.0, gt=0, le=1)  # random resized crop: min area fraction (1 = off)
+    rotation: float = Field(10.0, ge=0, le=180)  # max degrees
+    brightness: float = Field(0.0, ge=0)
+    contrast: float = Field(0.0, ge=0, lt=1)
+    erasing: float = Field(0.0, ge=0, le=1)  # probability per image
+    erasing_scale: float = Field(0.25, gt=0, lt=1)  # max area fraction of the erased box
+    mixup: float = Field(0.0, ge=0)  # Beta(α, α); 0 = off
+    cutmix: float = Field(0.0, ge=0)  # Beta(α, α); 0 = off
+    mix_prob: float = Field(1.0, ge=0, le=1)
+
+
+class TransferConfig(_Section):
+    init_from: str | None = None  # a run directory or a .safetensors/.pt state dict
+    lr_factor: float = Field(0.1, gt=0)  # with init_from: LR × factor (fine-tuning default 1/10)
+    freeze: str | None = None  # "backbone" or "up_to=<layer group>"
+    unfreeze_at: int | None = Field(None, ge=1)  # epoch at which frozen groups start to train
+    gradual: bool = False  # unfreeze one group per epoch from the top (ULMFiT)
+    discriminative: float = Field(1.0, ge=1)  # group k below the head trains at lr / factor^k
+
+
 class CalibrationConfig(_Section):
     temperature: bool = True
     ece_bins: int = Field(15, ge=1)
@@ -138,6 +178,8 @@ class Config(_Section):
     clip: ClipConfig = ClipConfig()
     regularization: RegularizationConfig = RegularizationConfig()
     train: TrainConfig = TrainConfig()
+    augment: AugmentConfig = AugmentConfig()
+    transfer: TransferConfig = TransferConfig()
     calibration: CalibrationConfig = CalibrationConfig()
 
 
@@ -230,10 +272,11 @@ def resolve_config(*, file: "str | Path | dict | Config | None" = None, override
 
 
 def flag_overrides(**flags) -> dict:
-    """CLI/API flags as a config tree: data/target/task/test_data → data.*, epochs/seed → train.*
-    (None means "not given")."""
+    """CLI/API flags as a config tree: data/target/task/test_data → data.*, epochs/seed → train.*,
+    model → model.name, init_from → transfer.init_from (None means "not given")."""
     sections = {"data": {"data": "source", "target": "target", "task": "task", "test_data": "test_data"},
-                "train": {"epochs": "epochs", "seed": "seed"}}
+                "train": {"epochs": "epochs", "seed": "seed"}, "model": {"model": "name"},
+                "transfer": {"init_from": "init_from"}}
     tree: dict = {}
     for section, names in sections.items():
         for flag, key in names.items():

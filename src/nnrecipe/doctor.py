@@ -18,7 +18,7 @@ import torch
 
 from nnrecipe.config import Config, build_config, config_to_dict, flag_overrides, merge, resolve_config
 from nnrecipe.errors import UserError
-from nnrecipe.prepare import prepare_data, to_tensors
+from nnrecipe.prepare import prepare_for, to_tensors
 from nnrecipe.rundir import atomic_dir
 from nnrecipe.recipe.activations import activation_stats, summarize_activations
 from nnrecipe.recipe.diagnosis import diagnose_history
@@ -57,14 +57,14 @@ def run_doctor(cfg: Config, *, out: str | Path | None = None, storage: str | Non
         raise UserError(f"output directory already exists and is not empty: {final}", "--out",
                         "choose a new directory or remove the old one")
     seed_everything(cfg.train.seed)
-    data = prepare_data(cfg.data, seed=cfg.train.seed)
+    data = prepare_for(cfg)
     device = pick_device(cfg.train.device)
     classification = data.task == "classification"
     tensors = to_tensors(data, device)
     X = {k: pair[0] for k, pair in tensors.items()}
     y = {k: pair[1] for k, pair in tensors.items()}
     classes = len(data.class_names) if classification else None
-    arch = architecture(cfg, in_features=X["train"].shape[1], out_features=classes or 1)
+    arch = architecture(cfg, input_shape=data.input_shape, out_features=classes or 1)
     plain = _no_regularization(cfg)
     batch = slice(0, min(len(X["train"]), max(cfg.train.batch_size, 256)))
 

@@ -16,8 +16,25 @@ from nnrecipe.metrics import classification_metrics, regression_metrics
 from nnrecipe.run import Run
 
 
+def _images(run: Run, source: str, *, labelled: bool):
+    """Load images resized/converted to the run's (C, H, W); returns (X flat, y, file names)."""
+    c, h, w = run.image_shape
+    table = load_table(source, require_target=labelled, image_size=(h, w), channels=c if c in (1, 3) else None,
+                       skip_bad_images=bool(run.config.get("data", {}).get("skip_bad_images", False)))
+    if table.image_shape is None:
+        raise UserError(f"this model takes {c}×{h}×{w} images, but '{source}' holds vectors", source,
+                        "pass a folder of images or an .npz with X of shape N×C×H×W")
+    if tuple(table.image_shape) != (c, h, w):
+        raise UserError(f"images have shape {'×'.join(map(str, table.image_shape))}, the model takes {c}×{h}×{w}",
+                        source, "pass images with the training size and channels")
+    return table.X, table.y, table.row_names
+
+
 def _features(run: Run, source: str, *, labelled: bool):
     """Load `source` and select the run's feature columns by name, in training order."""
+    if run.image_shape is not None:
+        X, y, _ = _images(run, source, labelled=labelled)
+        return X, y
     names = run.feature_names
     target = run.info.get("target_name")
     is_csv = source.lower().endswith(".csv")
@@ -50,21 +67,28 @@ def _csv_has_column(source: str, column: str | None) -> bool:
 
 
 def predict(run: Run, source: str, *, out: str | Path | None = None) -> str:
-    """Predict every row of `source`; write CSV to `out` (or return it as text)."""
-    X, _ = _features(run, source, labelled=False)
+    """Predict every row (or image) of `source`; write CSV to `out` (or return it as text).
+
+    Image sources get a leading ``file`` column (paths relative to the folder)."""
+    files = None
+    if run.image_shape is not None:
+        X, _, files = _images(run, source, labelled=False)
+    else:
+        X, _ = _features(run, source, labelled=False)
+    lead = ["file"] if files else []
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     if run.task == "classification":
         probs = run.predict_proba(X)
         names = run.class_names
-        writer.writerow(["prediction"] + [f"prob_{c}" for c in names])
+        writer.writerow(lead + ["prediction"] + [f"prob_{c}" for c in names])
         labels = np.asarray(names, dtype=object)[probs.argmax(1)]
-        for label, row in zip(labels, probs):
-            writer.writerow([label] + [f"{p:.6f}" for p in row])
+        for i, (label, row) in enumerate(zip(labels, probs)):
+            writer.writerow(([files[i]] if files else []) + [label] + [f"{p:.6f}" for p in row])
     else:
-        writer.writerow(["prediction"])
-        for value in run.predict(X):
-            writer.writerow([f"{value:.8g}"])
+        writer.writerow(lead + ["prediction"])
+        for i, value in enumerate(run.predict(X)):
+            writer.writerow(([files[i]] if files else []) + [f"{value:.8g}"])
     text = buf.getvalue()
     if out:
         Path(out).write_text(text)

@@ -1,4 +1,5 @@
-"""`fit`: data → MLP → init → training loop → temperature scaling → evaluation → run directory.
+"""`fit`: data → model → init [→ pretrained weights] → training loop → temperature scaling →
+evaluation → run directory.
 
 The run directory is written atomically (`nnrecipe.rundir`); with ``train.ensemble = K > 1``, K
 members share one split and differ in seed (init, dropout, batch order), see `nnrecipe.ensemble`.
@@ -17,7 +18,8 @@ from nnrecipe.config import Config, config_to_dict, flag_overrides, resolve_conf
 from nnrecipe.errors import TrainingDiverged, UserError
 from nnrecipe.metrics import classification_metrics, expected_calibration_error, nll, regression_metrics
 from nnrecipe.post.temperature import apply_temperature, temperature_fit
-from nnrecipe.prepare import Prepared, prepare_data, to_tensors
+from nnrecipe.data.augment import make_augmenter
+from nnrecipe.prepare import Prepared, prepare_for, to_tensors
 from nnrecipe.recipe.diagnosis import diagnose_history
 from nnrecipe.recipe.health import HealthMonitor
 from nnrecipe.ensemble import write_ensemble
@@ -27,6 +29,8 @@ from nnrecipe.training.callbacks import EarlyStopping, History, ProgressBar
 from nnrecipe.training.loop import predict_logits
 from nnrecipe.training.setup import (architecture, base_lr, make_model, make_trainer, pick_device,
                                      seed_everything)
+from nnrecipe.training.transfer import (Unfreezer, discriminative_scales, frozen_count, layer_groups,
+                                        load_pretrained, transfer_weights)
 
 
 def _evaluate_split(model, X, y, data: Prepared, split: str, temperature: float, n_bins: int) -> dict:
@@ -56,13 +60,16 @@ def _calibrate(model, X_val, y_val, cfg: Config) -> dict:
 def fit(data: str | None = None, *, config: Config | dict | str | Path | None = None,
         overrides: list[str] | None = None, target: str | None = None, task: str | None = None,
         test_data: str | None = None, epochs: int | None = None, seed: int | None = None,
+        model: str | None = None, init_from: str | Path | None = None,
         out: str | Path | None = None, progress: bool = False) -> Run:
     """Train on `data` and write a run directory; return the loaded `Run`.
 
     `config` is a `Config`, a nested dict, or a YAML path; keyword options (data, target, task,
-    test_data, epochs, seed) and `overrides` (``"optimizer.lr=3e-4"``) are applied on top of it.
+    test_data, epochs, seed, model, init_from) and `overrides` (``"optimizer.lr=3e-4"``) are applied
+    on top of it.
     """
-    extra = flag_overrides(data=data, target=target, task=task, test_data=test_data, epochs=epochs, seed=seed)
+    extra = flag_overrides(data=data, target=target, task=task, test_data=test_data, epochs=epochs, seed=seed,
+                           model=model, init_from=str(init_from) if init_from else None)
     cfg = resolve_config(file=config, overrides=overrides, extra=extra)
     return _fit(cfg, out=out, progress=progress)
 
@@ -81,7 +88,7 @@ def _fit(cfg: Config, *, out, progress: bool) -> Run:
         raise UserError(f"output directory already exists and is not empty: {out}", "--out",
                         "choose a new directory or remove the old run")
     seed_everything(cfg.train.seed)
-    prepared = prepare_data(cfg.data, seed=cfg.train.seed)  # one split, shared by every member
+    prepared = prepare_for(cfg)  # one split, shared by every member
     device = pick_device(cfg.train.device)
     tensors = to_tensors(prepared, device)
     final = run_dir_name(out, cfg, prepared.name)
@@ -107,17 +114,23 @@ def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.dev
     """Init → train → calibrate → evaluate one model (seed drives init, dropout and batch order)."""
     seed_everything(seed)
     classification = prepared.task == "classification"
-    arch = architecture(cfg, in_features=len(prepared.feature_names),
+    arch = architecture(cfg, input_shape=prepared.input_shape,
                         out_features=len(prepared.class_names) if classification else 1)
     X_train, y_train = tensors["train"]
     model = make_model(cfg, arch, device=device, init_batch=X_train[: cfg.train.batch_size])
+    transfer, unfreezer, lr_scales = _transfer(cfg, model, prepared)
     history = History()
     health = HealthMonitor(every=cfg.train.log_every,
                            warn=(lambda msg: sys.stderr.write(msg + "\n")) if progress else (lambda msg: None))
     callbacks = [history, EarlyStopping(patience=cfg.train.patience, min_delta=cfg.train.min_delta), health]
+    if unfreezer is not None:
+        callbacks.append(unfreezer)
     if progress:
         callbacks.append(ProgressBar(cfg.train.epochs, description=f"fit {prepared.name}{label}"))
-    trainer = make_trainer(cfg, model, task=prepared.task, train_rows=len(X_train), callbacks=callbacks)
+    augment = (make_augmenter(cfg.augment, num_classes=len(prepared.class_names) if classification else None)
+               if cfg.augment.enabled and len(prepared.input_shape) == 3 else None)
+    trainer = make_trainer(cfg, model, task=prepared.task, train_rows=len(X_train), callbacks=callbacks,
+                           augment=augment, lr_scales=lr_scales)
     generator = torch.Generator().manual_seed(seed)
     diverged = None
     try:
@@ -138,11 +151,40 @@ def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.dev
                "status": "ok" if diverged is None else f"diverged: {diverged}",
                "diagnosis": diagnose_history(history.rows, task=prepared.task),
                "lr": base_lr(cfg), "skipped_steps": trainer.skipped_steps, "seed": seed,
-               "health_warnings": health.warnings}
+               "health_warnings": health.warnings, "skipped_images": prepared.skipped,
+               "augmented": augment is not None}
+    if transfer is not None:
+        transfer["events"] = unfreezer.events if unfreezer is not None else []
+        metrics["transfer"] = transfer
     info = {"task": prepared.task, "architecture": arch, "feature_names": prepared.feature_names,
             "target_name": prepared.target_name, "class_names": prepared.class_names,
-            "temperature": temperature, "standardizer": prepared.standardizer.to_dict(),
+            "temperature": temperature, "transform": prepared.transform.to_json(),
             "target_scaler": prepared.target_scaler.to_dict() if prepared.target_scaler else None,
             "data": prepared.name}
-    run = Run(dir=None, model=model.cpu().eval(), info=info, metrics=metrics, config=config_to_dict(cfg))
+    run = Run(dir=None, model=model.cpu().eval(), info=info, metrics=metrics, config=config_to_dict(cfg),
+              transform=prepared.transform)
     return _Trained(run, history.rows, health.rows, diverged)
+
+
+def _transfer(cfg: Config, model, prepared: Prepared):
+    """Load pretrained weights and set up freezing / discriminative LRs (`nnrecipe.training.transfer`).
+
+    Returns (report for metrics.json or None, Unfreezer or None, lr_scales or None)."""
+    t = cfg.transfer
+    if not t.init_from:
+        if t.freeze or t.discriminative != 1.0:
+            raise UserError("transfer.freeze and transfer.discriminative need pretrained weights",
+                            "transfer.init_from", "pass --init-from RUN_DIR (or a .safetensors file)")
+        return None, None, None
+    state, classes = load_pretrained(t.init_from)
+    new_head = classes is not None and classes != prepared.class_names
+    report = transfer_weights(model, state, new_head=new_head)
+    groups = layer_groups(model)
+    names = [n for n, _ in groups]
+    n_frozen = frozen_count(t.freeze, names)
+    unfreezer = Unfreezer(groups, n_frozen, unfreeze_at=t.unfreeze_at, gradual=t.gradual) if n_frozen else None
+    scales = discriminative_scales(groups, t.discriminative) if t.discriminative != 1.0 else None
+    summary = {"source": str(t.init_from), "matched": len(report["matched"]), "new": report["new"],
+               "skipped": report["skipped"], "groups": names, "frozen": names[:n_frozen],
+               "lr_factor": t.lr_factor, "discriminative": t.discriminative}
+    return summary, unfreezer, scales

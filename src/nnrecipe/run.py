@@ -1,8 +1,9 @@
 """A run directory and the trained model inside it: the contract between stages.
 
 ``model.safetensors`` holds the weights (safetensors: no pickle, no code execution on load);
-``model.json`` holds everything else needed to predict: architecture, preprocessing statistics,
-class names, temperature, feature names. ``Run`` is what ``nnrecipe.fit`` returns and
+``model.json`` holds everything else needed to predict: architecture, the input transform's
+statistics, class names, temperature, feature names; whitening matrices (too big for JSON) are in
+``preprocess.safetensors``. ``Run`` is what ``nnrecipe.fit`` returns and
 ``nnrecipe.load`` reads back.
 """
 
@@ -18,7 +19,8 @@ import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from nnrecipe.data import Standardizer, TargetScaler
+from nnrecipe.data import TargetScaler
+from nnrecipe.data.transform import InputTransform
 from nnrecipe.errors import UserError
 from nnrecipe.models import build_model
 from nnrecipe.post.ensemble import average_predictions, average_probabilities
@@ -36,6 +38,7 @@ class Run:
     metrics: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
     members: list["Run"] = field(default_factory=list)  # an ensemble's members (model is None then)
+    transform: InputTransform | None = None  # raw rows → model input (ensembles: the members')
 
     @property
     def task(self) -> str:
@@ -53,14 +56,16 @@ class Run:
     def temperature(self) -> float:
         return float(self.info.get("temperature", 1.0))
 
+    @property
+    def image_shape(self) -> tuple[int, int, int] | None:
+        """(C, H, W) of the raw images the model takes, or None for vectors."""
+        shape = self.info.get("transform", {}).get("image_shape")
+        return tuple(shape) if shape else None
+
     def standardize(self, X) -> np.ndarray:
-        """Check the shape and apply the stored training statistics: (x − μ)/σ."""
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
-            got = X.shape[1] if X.ndim == 2 else f"an array of shape {X.shape}"
-            raise UserError(f"expected {len(self.feature_names)} feature columns, got {got}", "predict input",
-                            "pass rows with the training features, in the training order")
-        return Standardizer.from_dict(self.info["standardizer"]).transform(X)
+        """Check the shape and apply the stored input transform ((x − μ)/σ, whitening, reshape)."""
+        transform = self.transform or (self.members[0].transform if self.members else None)
+        return transform.apply(X)
 
     def logits_standardized(self, Z: np.ndarray) -> torch.Tensor:
         device = next(self.model.parameters()).device
@@ -98,6 +103,10 @@ class Run:
 def save_model(run: Run, directory: Path) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in run.model.state_dict().items()}
     save_file(state, str(directory / "model.safetensors"))
+    arrays = run.transform.arrays() if run.transform is not None else {}
+    if arrays:
+        save_file({k: torch.as_tensor(np.ascontiguousarray(v)) for k, v in arrays.items()},
+                  str(directory / "preprocess.safetensors"))
     (directory / "model.json").write_text(json.dumps({"format": MODEL_FORMAT, **run.info}, indent=2))
 
 
@@ -135,4 +144,15 @@ def load(run_dir: str | Path) -> Run:
         raise UserError(f"corrupt or mismatched weights ({type(exc).__name__})",
                         str(run_dir / "model.safetensors"), fix) from None
     model.eval()
-    return Run(dir=run_dir, model=model, info=info, metrics=metrics, config=config or {})
+    transform = InputTransform.from_saved(info.get("transform") or {}, _read_arrays(run_dir, fix))
+    return Run(dir=run_dir, model=model, info=info, metrics=metrics, config=config or {}, transform=transform)
+
+
+def _read_arrays(run_dir: Path, fix: str) -> dict[str, np.ndarray]:
+    path = run_dir / "preprocess.safetensors"
+    if not path.exists():
+        return {}
+    try:
+        return {k: v.double().numpy() for k, v in load_file(str(path)).items()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UserError(f"corrupt preprocessing file ({type(exc).__name__})", str(path), fix) from None

@@ -35,6 +35,15 @@ def test_bundled_labels():
     assert load_table("diabetes").y.dtype == np.float64
 
 
+def test_digits_are_images_other_sources_are_vectors(tmp_path):
+    digits = load_table("digits")
+    assert digits.image_shape == (1, 8, 8) and digits.X.max() == 16.0
+    assert load_table("digits", require_target=False).image_shape == (1, 8, 8)
+    path = write(tmp_path, "a,y\n1,0\n2,1\n")
+    for table in (load_table("iris"), load_table(path)):
+        assert table.image_shape is None and table.row_names is None and table.skipped == 0
+
+
 def test_bundled_at_predict_time_has_no_target():
     table = load_table("iris", require_target=False)
     assert table.y is None and table.X.shape == (150, 4)
@@ -93,7 +102,7 @@ def test_unknown_bundled_name_suggests_closest():
 
 def test_missing_file_directory_extension_empty(tmp_path):
     raises(str(tmp_path / "nope.csv"), "file not found", "nope.csv")
-    raises(str(tmp_path), "is a directory")
+    raises(str(tmp_path), "no class subfolders and no .png/.jpg images")  # a folder of images
     raises(write(tmp_path, "a,b\n1,2\n", "data.txt"), "unknown file type '.txt'")
     raises(write(tmp_path, ""), "is empty")
     raises(write(tmp_path, "\n\n"), "has no rows")

@@ -1,8 +1,10 @@
-"""Data: load a table, infer the task, encode labels, split rows, standardize.
+"""Data: load a table or images, infer the task, encode labels, split rows, standardize, whiten.
 
 Imports nothing from the rest of nnrecipe except `nnrecipe.errors`.
 """
 
+from nnrecipe.data.images import IMAGE_SUFFIXES, image_feature_names
+from nnrecipe.data.normalize import ChannelNormalizer
 from nnrecipe.data.preprocess import Standardizer, TargetScaler
 from nnrecipe.data.sources import BUNDLED, Table, load_table
 from nnrecipe.data.split import split_indices
@@ -13,17 +15,24 @@ from nnrecipe.data.task import (
     infer_task,
     regression_targets,
 )
+from nnrecipe.data.whiten import Whitener, apply_patch_zca, patch_zca_filters
 
 __all__ = [
     "BUNDLED",
+    "IMAGE_SUFFIXES",
     "MAX_FLOAT_CLASSES",
+    "ChannelNormalizer",
     "Standardizer",
     "Table",
     "TargetScaler",
+    "Whitener",
+    "apply_patch_zca",
     "class_name",
     "encode_labels",
+    "image_feature_names",
     "infer_task",
     "load_table",
+    "patch_zca_filters",
     "regression_targets",
     "split_indices",
 ]

@@ -1,9 +1,12 @@
-"""Tabular data sources: scikit-learn's bundled sets, CSV files and .npz archives.
+"""Data sources: scikit-learn's bundled sets, CSV files, .npz archives and folders of images.
 
 Every source becomes a `Table`: features X as float64 [N, D], raw targets y [N] (ints, floats or
 strings; None when there is no target), the feature names, the target name and a short name.
+Image sources also carry ``image_shape`` (C, H, W): their rows are images flattened in C, H, W
+order, so D = C·H·W and ``X.reshape(N, C, H, W)`` restores them (`nnrecipe.data.images`).
 
-- Bundled (shipped with scikit-learn, no download): digits (1797×64, 10 classes "0".."9"),
+- Bundled (shipped with scikit-learn, no download): digits (1797×64, 10 classes "0".."9"; also
+  1×8×8 images with pixel values 0..16 as scikit-learn gives them),
   breast_cancer (569×30, 2 classes), wine (178×13, 3), iris (150×4, 3), diabetes (442×10,
   regression). breast_cancer, wine and iris use scikit-learn's ``target_names`` strings as labels
   ("malignant", "setosa", ...) so reports show meaningful class names.
@@ -11,7 +14,11 @@ strings; None when there is no target), the feature names, the target name and a
   column) and may hold numbers or strings; every other column must be numeric. Empty cells, "nan"
   and "inf" are rejected rather than imputed silently. Blank lines are skipped. Parsed with the
   stdlib ``csv`` module so that nnrecipe does not depend on pandas.
-- .npz: arrays ``X`` [N, D] and ``y`` [N], as written by ``np.savez(path, X=X, y=y)``.
+- .npz: arrays ``X`` [N, D] and ``y`` [N], as written by ``np.savez(path, X=X, y=y)``; or image
+  arrays X [N, C, H, W], [N, H, W, C] (detected) or [N, H, W] (one channel), values kept as given.
+- A folder: one subfolder of .png/.jpg/.jpeg images per class (class = subfolder name), read
+  with Pillow, resized to ``image_size`` and converted to ``channels`` (see
+  `nnrecipe.data.images`); its target is named "label" and ``row_names`` holds the file paths.
 
 At predict time (``require_target=False``) y is always None: a target column, if present, is
 dropped, and with no ``target`` named every column is a feature.
@@ -28,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnrecipe.data.images import image_feature_names, load_image_folder, to_nchw
 from nnrecipe.errors import UserError
 
 BUNDLED = ("digits", "breast_cancer", "wine", "iris", "diabetes")
@@ -40,28 +48,45 @@ class Table:
     y: np.ndarray | None  # raw labels/targets [N]; None when there is no target
     feature_names: list[str]
     target_name: str | None
-    name: str  # the bundled name or the file stem
+    name: str  # the bundled name, the file stem or the folder name
+    image_shape: tuple[int, int, int] | None = None  # (C, H, W) for images; None for vectors
+    row_names: list[str] | None = None  # image files relative to the folder; None otherwise
+    skipped: int = 0  # unreadable images skipped (skip_bad_images=True)
 
 
-def load_table(source: str, *, target: str | None = None, require_target: bool = True) -> Table:
-    """Load a bundled data set by name, or a .csv / .npz file by path."""
+def load_table(source: str, *, target: str | None = None, require_target: bool = True,
+               image_size: int | tuple[int, int] | None = None, skip_bad_images: bool = False,
+               channels: int | None = None) -> Table:
+    """Load a bundled data set by name, a .csv / .npz file or a folder of images by path.
+
+    ``image_size`` (S or (H, W)), ``skip_bad_images`` and ``channels`` (1, 3 or None) apply to
+    image folders only; .npz images keep their size and channels.
+    """
     if source in BUNDLED:
         _check_fixed_target(target, "target", f"bundled data set '{source}'", require_target)
         return _load_bundled(source, require_target)
     path = Path(source)
     suffix = path.suffix.lower()
     if path.is_dir():
-        raise UserError(f"'{source}' is a directory, not a data file", "data.source",
-                        "point data.source at a .csv or .npz file")
+        _check_fixed_target(target, "label", f"image folder '{source}'", require_target)
+        images = load_image_folder(path, source, require_target=require_target,
+                                   image_size=image_size, skip_bad_images=skip_bad_images,
+                                   channels=channels)
+        return Table(X=images.X, y=images.y, feature_names=image_feature_names(images.image_shape),
+                     target_name="label" if require_target else None,
+                     name=path.resolve().name or source, image_shape=images.image_shape,
+                     row_names=images.row_names, skipped=images.skipped)
     if not suffix and "/" not in source and os.sep not in source:
         close = difflib.get_close_matches(source, BUNDLED, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise UserError(f"unknown data set '{source}'{hint}", "data.source",
-                        f"use one of {', '.join(BUNDLED)}, or a path to a .csv or .npz file")
+                        f"use one of {', '.join(BUNDLED)}, or a path to a .csv or .npz file "
+                        "or a folder of images")
     if suffix not in (".csv", ".npz"):
         raise UserError(f"unknown file type '{suffix or '(no extension)'}' for '{source}'",
                         "data.source", "use a .csv file with a header row, an .npz file with "
-                        f"arrays X and y, or one of {', '.join(BUNDLED)}")
+                        "arrays X and y, a folder with a subfolder of images per class, or one "
+                        f"of {', '.join(BUNDLED)}")
     if not path.is_file():
         raise UserError(f"file not found: '{source}'", "data.source",
                         f"check the path (relative paths start from {Path.cwd()})")
@@ -93,7 +118,8 @@ def _load_bundled(name: str, require_target: bool) -> Table:
         y = np.asarray(bunch.target_names).astype(str)[bunch.target]
     return Table(X=np.asarray(bunch.data, dtype=np.float64), y=y if require_target else None,
                  feature_names=[str(f) for f in bunch.feature_names],
-                 target_name="target" if require_target else None, name=name)
+                 target_name="target" if require_target else None, name=name,
+                 image_shape=(1, 8, 8) if name == "digits" else None)
 
 
 def _listing(names: list[str], shown: int = _SHOWN) -> str:
@@ -238,7 +264,8 @@ def _is_non_finite(cell: str) -> bool:
 
 
 def _load_npz(path: Path, source: str, require_target: bool) -> Table:
-    fix = "save it with np.savez(path, X=X, y=y): X 2-D [rows, features], y 1-D [rows]"
+    fix = ("save it with np.savez(path, X=X, y=y): X 2-D [rows, features] (or images N×C×H×W, "
+           "N×H×W×C or N×H×W), y 1-D [rows]")
     if not zipfile.is_zipfile(path):  # an .npz is a zip of .npy files
         raise UserError(f"'{source}' is not an .npz archive (not a zip file)", source, fix)
     try:
@@ -258,15 +285,22 @@ def _load_npz(path: Path, source: str, require_target: bool) -> Table:
     except Exception as e:  # zipfile.BadZipFile, EOFError, OSError: a damaged archive
         raise UserError(f"'{source}' is not a valid .npz archive ({type(e).__name__}: {e})",
                         source, fix) from None
-    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+    if X.ndim not in (2, 3, 4) or X.shape[0] == 0 or X.shape[1] == 0:
         raise UserError(f"array X has shape {X.shape}; expected 2-D [rows, features] with at "
-                        "least one of each", source, fix)
+                        "least one of each, or 3-D/4-D images", source, fix)
     if X.dtype.kind not in "biuf":
         raise UserError(f"array X has dtype {X.dtype}; features must be numbers", source,
                         "encode the features as numbers before saving")
+    image_shape = None
+    if X.ndim > 2:
+        X = to_nchw(X, source)
+        image_shape = tuple(int(v) for v in X.shape[1:])
+        X = X.reshape(len(X), -1)
     X = X.astype(np.float64)
+    names = (image_feature_names(image_shape) if image_shape
+             else [f"x{j}" for j in range(X.shape[1])])
     bad_cols = np.flatnonzero(~np.isfinite(X).all(axis=0))
-    bad = [(f"x{j}", int((~np.isfinite(X[:, j])).sum()), int(np.argmin(np.isfinite(X[:, j])))
+    bad = [(names[j], int((~np.isfinite(X[:, j])).sum()), int(np.argmin(np.isfinite(X[:, j])))
             + 1) for j in bad_cols]
     if y is not None:
         if y.ndim != 1 or len(y) != len(X):
@@ -281,5 +315,5 @@ def _load_npz(path: Path, source: str, require_target: bool) -> Table:
         rows = "row" if count == 1 else "rows"
         raise UserError(f"column '{name}' has {count} {rows} with NaN/Inf values, first at row "
                         f"{row}{others}", source, "clean or impute them before training")
-    return Table(X=X, y=y, feature_names=[f"x{j}" for j in range(X.shape[1])],
-                 target_name="y" if y is not None else None, name=path.stem)
+    return Table(X=X, y=y, feature_names=names, target_name="y" if y is not None else None,
+                 name=path.stem, image_shape=image_shape)

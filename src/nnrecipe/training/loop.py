@@ -1,7 +1,14 @@
 """The mini-batch training loop (Keras 3 / nanoGPT style: it fits on one screen).
 
-Per step: LR from the schedule (a pure function of the step) → forward → loss (+ L1/L2 penalty)
-→ backward → clip (returns the pre-clip norm) → optimizer step → callbacks on log steps.
+Per step: LR from the schedule (a pure function of the step) → [augment the batch] → forward →
+loss (+ L1/L2 penalty) → backward → clip (returns the pre-clip norm) → optimizer step → callbacks
+on log steps. A parameter group's ``lr_scale`` (discriminative fine-tuning) multiplies the
+scheduled LR for that group.
+
+Augmentation (`nnrecipe.data.augment.Augmenter`) sees training batches only; it may return soft
+targets (mixup/cutmix), which cross-entropy takes as class probabilities. Train accuracy always
+counts the batch's own (unmixed) labels. Normalization layers whose parameters are all frozen stay
+in eval mode (running statistics, not batch statistics) so a frozen backbone is really frozen.
 
 Speed: in-memory data is batched by tensor indexing (``X[perm[i:i+B]]``), not a per-sample
 Dataset + collate; running sums stay on the device and are read (``.item()``) only on log steps and
@@ -43,6 +50,15 @@ def predict_logits(model: nn.Module, X: torch.Tensor, *, batch_size: int = 4096)
     return out
 
 
+def keep_frozen_norms_in_eval(model: nn.Module) -> None:
+    """Put every norm layer whose parameters are all frozen back in eval mode."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            params = list(m.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                m.eval()
+
+
 @dataclass
 class Trainer:
     model: nn.Module
@@ -56,6 +72,7 @@ class Trainer:
     callbacks: list[Callback] = field(default_factory=list)
     log_every: int = 50
     nan_policy: str = "stop"  # "skip": drop a non-finite step and halve the LR from then on
+    augment: Callable | None = None  # (x, y, generator) -> (x, target), training batches only
     step: int = 0
     should_stop: bool = False
     lr_factor: float = 1.0
@@ -70,7 +87,7 @@ class Trainer:
     def _set_lr(self) -> float:
         lr = self.schedule.lr_at(self.step) * self.lr_factor
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         return lr
 
     def _train_epoch(self, X, y, batch_size, generator, good_state):
@@ -83,11 +100,15 @@ class Trainer:
         stats = torch.zeros(steps_max, 3, device=X.device)
         sizes = []
         self.model.train()
+        keep_frozen_norms_in_eval(self.model)
         for idx in iterate_batches(len(X), batch_size, generator, X.device, drop_singleton=has_bn):
             xb, yb = X[idx], y[idx]
+            target = yb
+            if self.augment is not None:
+                xb, target = self.augment(xb, yb, generator)
             lr = self._set_lr()
             logits = self.model(xb)
-            loss = self.loss_fn(logits, yb)
+            loss = self.loss_fn(logits, target)
             extra = self.penalty(self.model) if self.penalty else None
             total = loss + extra if extra is not None else loss
             self.optimizer.zero_grad(set_to_none=True)

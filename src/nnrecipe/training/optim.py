@@ -132,17 +132,32 @@ def default_lr(name: str) -> float:
     return DEFAULT_LR[name]
 
 
-def param_groups(model: nn.Module, *, weight_decay: float) -> ParamGroups:
-    """[decayed weights with `weight_decay`, biases and norm parameters with 0] (`split_decay`)."""
-    decay, no_decay = split_decay(model)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+def param_groups(model: nn.Module, *, weight_decay: float,
+                 lr_scales: dict[int, float] | None = None) -> ParamGroups:
+    """[decayed weights with `weight_decay`, biases and norm parameters with 0] (`split_decay`).
+
+    With `lr_scales` ({id(param): scale}, discriminative fine-tuning) each (decay, scale) pair
+    gets its own group carrying ``lr_scale``, which the training loop multiplies into the LR.
+    """
+    decay, no_decay = split_decay(model, include_frozen=lr_scales is not None)
+    if lr_scales is None:
+        return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups: dict[tuple[float, float], list] = {}
+    for wd, params in ((weight_decay, decay), (0.0, no_decay)):
+        for p in params:
+            groups.setdefault((wd, lr_scales.get(id(p), 1.0)), []).append(p)
+    return [{"params": ps, "weight_decay": wd, "lr_scale": scale} for (wd, scale), ps in groups.items()]
 
 
-def build_optimizer(model: nn.Module, cfg: OptimizerConfig) -> torch.optim.Optimizer:
-    """The optimizer ``cfg.name`` over `model`'s two decay groups, wrapped in Lookahead if asked."""
+def build_optimizer(model: nn.Module, cfg: OptimizerConfig, *,
+                    lr_scales: dict[int, float] | None = None) -> torch.optim.Optimizer:
+    """The optimizer ``cfg.name`` over `model`'s decay groups, wrapped in Lookahead if asked.
+
+    `lr_scales` also makes frozen parameters (requires_grad False) part of the groups, so they
+    train once a fine-tuning schedule unfreezes them."""
     _check_name(cfg.name)
     lr = cfg.lr if cfg.lr is not None else DEFAULT_LR[cfg.name]
-    groups = param_groups(model, weight_decay=cfg.weight_decay)
+    groups = param_groups(model, weight_decay=cfg.weight_decay, lr_scales=lr_scales)
     optimizer = OPTIMIZERS[cfg.name](groups, cfg, lr)
     if cfg.lookahead:
         optimizer = Lookahead(optimizer, k=cfg.lookahead_k, alpha=cfg.lookahead_alpha)

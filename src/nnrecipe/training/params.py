@@ -13,12 +13,13 @@ from torch import nn
 _NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm)
 
 
-def split_decay(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    """Return (decay, no_decay) trainable parameters of `model`, each parameter exactly once."""
+def split_decay(model: nn.Module, *, include_frozen: bool = False) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """Return (decay, no_decay) trainable parameters of `model`, each parameter exactly once
+    (`include_frozen`: also those with requires_grad False, for schedules that unfreeze them)."""
     decay, no_decay, seen = [], [], set()
     for module in model.modules():
         for name, p in module.named_parameters(recurse=False):
-            if not p.requires_grad or id(p) in seen:
+            if (not p.requires_grad and not include_frozen) or id(p) in seen:
                 continue
             seen.add(id(p))
             if isinstance(module, _NORM_TYPES) or name.endswith("bias") or p.ndim <= 1:

@@ -45,11 +45,26 @@ def loss_function(task: str, label_smoothing: float = 0.0):
     return lambda out, y: F.mse_loss(out.squeeze(-1), y)
 
 
-def architecture(cfg: Config, *, in_features: int, out_features: int) -> dict:
-    """The `architecture` block of model.json: everything `build_model` needs."""
-    return {"name": cfg.model.name, "in_features": in_features, "out_features": out_features,
-            "hidden": list(cfg.model.hidden), "activation": cfg.model.activation,
-            "negative_slope": cfg.model.negative_slope, "dropout": cfg.model.dropout, "norm": cfg.model.norm}
+def architecture(cfg: Config, *, input_shape: tuple[int, ...], out_features: int) -> dict:
+    """The `architecture` block of model.json: everything `build_model` needs.
+
+    `input_shape` is one input without the batch dimension: (D,) for vectors, (C, H, W) for images.
+    """
+    m = cfg.model
+    if m.name == "mlp":
+        return {"name": "mlp", "in_features": input_shape[0], "out_features": out_features,
+                "hidden": list(m.hidden), "activation": m.activation, "negative_slope": m.negative_slope,
+                "dropout": m.dropout, "norm": "none" if m.norm == "auto" else m.norm}
+    spec = {"name": m.name, "in_channels": input_shape[0], "image_size": list(input_shape[1:]),
+            "out_features": out_features, "activation": m.activation, "dropout": m.dropout,
+            "norm": "batch" if m.norm == "auto" else m.norm}
+    if m.name == "cnn":
+        spec.update(channels=list(m.channels), convs_per_stage=m.convs_per_stage)
+    elif m.name == "resnet":
+        spec.update(widths=list(m.widths), blocks=list(m.blocks))
+    elif m.name == "mobilenetv2":
+        spec.update(width_mult=m.width_mult, last_channels=m.last_channels)
+    return spec
 
 
 def make_model(cfg: Config, arch: dict, *, device: torch.device, init_batch: torch.Tensor) -> nn.Module:
@@ -60,21 +75,25 @@ def make_model(cfg: Config, arch: dict, *, device: torch.device, init_batch: tor
 
 
 def base_lr(cfg: Config) -> float:
-    """η₀; with `train.scale_lr`, the linear scaling rule η₀·B/B_ref (Goyal et al. 2017)."""
+    """η₀; with `train.scale_lr`, the linear scaling rule η₀·B/B_ref (Goyal et al. 2017); when
+    fine-tuning from pretrained weights, × ``transfer.lr_factor`` (1/10 by default)."""
     lr = cfg.optimizer.lr or default_lr(cfg.optimizer.name)
     if cfg.train.scale_lr:
         lr *= cfg.train.batch_size / cfg.train.reference_batch_size
+    if cfg.transfer.init_from:
+        lr *= cfg.transfer.lr_factor
     return lr
 
 
 def make_trainer(cfg: Config, model: nn.Module, *, task: str, train_rows: int,
-                 callbacks: list[Callback]) -> Trainer:
+                 callbacks: list[Callback], augment=None, lr_scales: dict[int, float] | None = None) -> Trainer:
     """Optimizer (decay groups), per-iteration schedule, clipping and penalties for `model`."""
     steps_per_epoch = max(1, -(-train_rows // cfg.train.batch_size))
     schedule = build_schedule(cfg.schedule, base_lr=base_lr(cfg), total_steps=steps_per_epoch * cfg.train.epochs)
     reg = cfg.regularization
     return Trainer(model=model, loss_fn=loss_function(task, reg.label_smoothing),
-                   optimizer=build_optimizer(model, cfg.optimizer), schedule=schedule,
+                   optimizer=build_optimizer(model, cfg.optimizer, lr_scales=lr_scales), schedule=schedule,
+                   augment=augment,
                    classification=task == "classification", clip_mode=cfg.clip.name,
                    clip_threshold=cfg.clip.threshold,
                    penalty=(lambda m: penalty(m, l1=reg.l1, l2=reg.l2)) if reg.l1 or reg.l2 else None,
