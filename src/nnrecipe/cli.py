@@ -216,7 +216,8 @@ def _cmd_fit(args) -> int:
     cal = m.get("calibration")
     if cal:
         print(f"calibration: T = {cal['temperature']:.3f}, val NLL {cal['nll_before']:.4f} -> "
-              f"{cal['nll_after']:.4f}, val ECE {cal['ece_before']:.4f} -> {cal['ece_after']:.4f}")
+              f"{cal['nll_after']:.4f}, val ECE {cal['ece_before']:.4f} -> {cal['ece_after']:.4f}"
+              + (f" ({cal['note']})" if cal.get("note") else ""))
     diag = m.get("diagnosis")
     if diag:
         print(f"curves: {diag['verdict']} ({'; '.join(diag['reasons'])}) -> {diag['advice']}")
