@@ -1,9 +1,11 @@
 """Metrics as pure functions over torch tensors (numpy arrays accepted).
 
 No sklearn call at run time: they run on any device and in the training loop. Each module's
-docstring gives the formulas; tests/metrics checks them against sklearn.metrics.
+docstring gives the formulas; tests/metrics checks them against sklearn.metrics, BLEU against
+sacreBLEU, perplexity against torch's cross_entropy.
 """
 
+from nnrecipe.metrics.bleu import bleu, sentence_bleu, tokenize_13a
 from nnrecipe.metrics.calibration import (
     expected_calibration_error,
     max_calibration_error,
@@ -27,11 +29,18 @@ from nnrecipe.metrics.curves import (
     roc_curve,
 )
 from nnrecipe.metrics.regression import mae, mse, r2_score, regression_metrics, rmse
+from nnrecipe.metrics.sequence import (
+    exact_match,
+    perplexity,
+    perplexity_from_nll,
+    token_accuracy,
+)
 
 __all__ = [
-    "accuracy", "average_precision", "classification_metrics", "confusion_matrix",
-    "expected_calibration_error", "f1_threshold_curve", "mae", "max_calibration_error", "mse",
-    "nll", "normalize_confusion", "per_class_table", "precision_recall_curve",
-    "precision_recall_f1", "r2_score", "regression_metrics", "reliability_bins", "rmse",
-    "roc_auc", "roc_curve", "top_k_accuracy",
+    "accuracy", "average_precision", "bleu", "classification_metrics", "confusion_matrix",
+    "exact_match", "expected_calibration_error", "f1_threshold_curve", "mae",
+    "max_calibration_error", "mse", "nll", "normalize_confusion", "per_class_table",
+    "perplexity", "perplexity_from_nll", "precision_recall_curve", "precision_recall_f1",
+    "r2_score", "regression_metrics", "reliability_bins", "rmse", "roc_auc", "roc_curve",
+    "sentence_bleu", "token_accuracy", "tokenize_13a", "top_k_accuracy",
 ]
