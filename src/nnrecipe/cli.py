@@ -25,7 +25,8 @@ class _Parser(argparse.ArgumentParser):
 def _data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None, metavar="SOURCE",
                    help="bundled name (digits [default], breast_cancer, wine, iris, diabetes), a .csv "
-                        "file with a header row, or a .npz file with arrays X and y")
+                        "file with a header row, a .npz file with arrays X and y, a folder of class "
+                        "subfolders of images, or a generated sequence task seq:reverse|addition|memory|charlm")
     p.add_argument("--target", default=None, metavar="COL", help="label column of a CSV (default: the last column)")
     p.add_argument("--task", choices=["classification", "regression"], default=None,
                    help="override the inferred task (integer/string labels -> classification)")
@@ -35,7 +36,8 @@ def _data_options(p: argparse.ArgumentParser) -> None:
                    help="override one config key, e.g. --set optimizer.lr=3e-4 --set model.hidden=[256,128]")
     p.add_argument("--seed", type=int, default=None, help="random seed for splits, init and batches (default 0)")
     p.add_argument("--model", default=None, metavar="NAME",
-                   help="architecture: mlp [default], cnn, resnet, mobilenetv2 (conv nets see digits as 1×8×8 images)")
+                   help="architecture: mlp [default], cnn, resnet, mobilenetv2, vit (these see digits as 1×8×8 "
+                        "images); rnn, lstm, gru, seq2seq, transformer for token sequences")
     p.add_argument("--image-size", type=int, default=None, metavar="S",
                    help="image folders: resize every image to S×S (default: the first image's size)")
     p.add_argument("--skip-bad-images", action="store_true",
@@ -87,8 +89,20 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Writes a `prediction` column and, for classification, one calibrated "
                        "`prob_<class>` column per class, rows in input order.")
     p.add_argument("run", metavar="RUN_DIR")
-    p.add_argument("--data", required=True, metavar="FILE", help="CSV/NPZ with the training feature columns")
+    p.add_argument("--data", required=True, metavar="FILE",
+                   help="CSV/NPZ with the training feature columns, an image folder, or for sequence runs a CSV "
+                        "with the text (or source) column or a .txt file with one input per line")
     p.add_argument("--out", default=None, metavar="FILE.csv", help="output CSV (default: standard output)")
+
+    p = sub.add_parser("sample", help="continue a prompt with a trained language model",
+                       description="Draws each next token from softmax(z/T) of a language-model run "
+                       "(e.g. `nnrecipe fit --data seq:charlm`).")
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--prompt", default="the ", help="text to continue (default 'the ')")
+    p.add_argument("--length", type=int, default=200, help="tokens to sample (default 200)")
+    p.add_argument("--temperature", type=float, default=0.8,
+                   help="T > 0: below 1 sharper and more repetitive, above 1 more random (default 0.8)")
+    p.add_argument("--seed", type=int, default=0)
 
     p = sub.add_parser("evaluate", help="metrics of a trained run on labelled data",
                        description="Prints the test-block metrics for new labelled data.")
@@ -168,6 +182,19 @@ def _cmd_schedule(args) -> int:
     return 0
 
 
+def _print_sequence_metrics(m: dict) -> None:
+    test = m["test"]
+    if m["kind"] == "lm":
+        print(f"test: perplexity {test['perplexity']:.3f}  token accuracy {test['token_accuracy']:.4f}")
+        sample = m["sample"]
+        print(f"sample (temperature {sample['temperature']}): {sample['text']!r}")
+        return
+    print(f"test: exact match {test['exact_match']:.4f}  token accuracy {test['token_accuracy']:.4f}  "
+          f"BLEU {test['bleu']:.2f} ({test['bleu_tokens']}, {test['decoding']})")
+    for ex in test["examples"][:3]:
+        print(f"  {ex['source']!r} -> {ex['output']!r} (target {ex['target']!r})")
+
+
 def _cmd_fit(args) -> int:
     from nnrecipe.pipeline import fit
 
@@ -208,11 +235,17 @@ def _cmd_fit(args) -> int:
               + (f"; frozen: {', '.join(t['frozen'])}" if t["frozen"] else ""))
         for event in t.get("events", []):
             print(f"  {event}")
-    if run.task == "classification":
+    if m.get("kind") in ("seq2seq", "lm"):
+        _print_sequence_metrics(m)
+    elif run.task == "classification":
         print(f"test: accuracy {test['accuracy']:.4f}  f1_macro {test['f1_macro']:.4f}  "
               f"loss {test['loss']:.4f}  ece {test['ece']:.4f}")
     else:
         print(f"test: rmse {test['rmse']:.4f}  mae {test['mae']:.4f}  r2 {test['r2']:.4f}")
+    grads = m.get("input_grad_norms")
+    if grads:
+        print("input-gradient norm |dL/dx_t| first/last step: "
+              + ", ".join(f"{k} {v['first_step']:.2e}/{v['last_step']:.2e}" for k, v in grads.items()))
     cal = m.get("calibration")
     if cal:
         print(f"calibration: T = {cal['temperature']:.3f}, val NLL {cal['nll_before']:.4f} -> "
@@ -233,6 +266,14 @@ def _cmd_predict(args) -> int:
         sys.stdout.write(text)
     else:
         print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_sample(args) -> int:
+    from nnrecipe.run import load
+    from nnrecipe.seqinfer import sample
+
+    print(sample(load(args.run), args.prompt, length=args.length, temperature=args.temperature, seed=args.seed))
     return 0
 
 
@@ -264,7 +305,8 @@ def _cmd_summary(args) -> int:
     return 0
 
 
-COMMANDS = {"fit": _cmd_fit, "summary": _cmd_summary, "predict": _cmd_predict, "evaluate": _cmd_evaluate, "schedule": _cmd_schedule,
+COMMANDS = {"fit": _cmd_fit, "summary": _cmd_summary, "predict": _cmd_predict, "sample": _cmd_sample,
+            "evaluate": _cmd_evaluate, "schedule": _cmd_schedule,
             "doctor": _cmd_doctor}
 
 

@@ -39,10 +39,24 @@ class DataConfig(_Section):
 
 
 IMAGE_MODELS = ("cnn", "resnet", "mobilenetv2", "vit")
+SEQUENCE_MODELS = ("rnn", "lstm", "gru", "seq2seq", "transformer")
+
+
+def schedule_name(cfg) -> str:
+    """`schedule.name` with ``auto`` resolved for the model."""
+    if cfg.schedule.name != "auto":
+        return cfg.schedule.name
+    return "inverse_sqrt" if cfg.model.name == "transformer" else "cosine"
+
+
+def is_sequence_run(cfg) -> bool:
+    """Token inputs: a generated `seq:NAME` task, or a sequence model on a text CSV."""
+    return cfg.data.source.startswith("seq:") or cfg.model.name in SEQUENCE_MODELS
 
 
 class ModelConfig(_Section):
-    name: Literal["mlp", "cnn", "resnet", "mobilenetv2"] = "mlp"
+    name: Literal["mlp", "cnn", "resnet", "mobilenetv2", "vit", "rnn", "lstm", "gru", "seq2seq",
+                  "transformer"] = "mlp"  # sequence data (seq:…, text CSVs): mlp means lstm/seq2seq by task
     hidden: tuple[int, ...] = (256, 128)  # mlp
     activation: Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "relu6"] = "relu"
     negative_slope: float = Field(0.01, ge=0)  # leaky_relu only
@@ -54,6 +68,18 @@ class ModelConfig(_Section):
     blocks: tuple[int, ...] = (2, 2, 2)  # resnet: basic blocks per stage
     width_mult: float = Field(1.0, gt=0)  # mobilenetv2
     last_channels: int = Field(256, ge=1)  # mobilenetv2: width of the final 1×1 conv
+    embed_dim: int = Field(64, ge=1)  # rnn/lstm/gru/seq2seq: token embedding size
+    rnn_hidden: int = Field(128, ge=1)  # rnn/lstm/gru/seq2seq: recurrent state size
+    num_layers: int = Field(1, ge=1)  # rnn/lstm/gru/seq2seq: stacked recurrent layers
+    bidirectional: bool = False  # rnn/lstm/gru classifiers and the seq2seq encoder
+    cell: Literal["gru", "lstm", "rnn"] = "gru"  # seq2seq: encoder/decoder cell
+    attention: Literal["additive", "dot", "general", "none"] = "additive"  # seq2seq: Bahdanau / Luong
+    dim: int = Field(64, ge=1)  # transformer/vit: model width d
+    heads: int = Field(4, ge=1)  # transformer/vit: attention heads (d divisible by heads)
+    depth: int = Field(4, ge=1)  # transformer/vit: blocks
+    mlp_ratio: float = Field(4.0, gt=0)  # transformer/vit: MLP hidden = ratio · d
+    positions: Literal["sinusoidal", "learned"] = "sinusoidal"  # transformer
+    patch_size: int = Field(2, ge=1)  # vit: p×p patches (image side divisible by p)
 
     @field_validator("hidden", "channels", "widths", "blocks")
     @classmethod
@@ -97,7 +123,7 @@ class WarmupConfig(_Section):
 
 
 class ScheduleConfig(_Section):
-    name: str = "cosine"
+    name: str = "auto"  # auto: inverse_sqrt for transformer (Vaswani et al.), cosine otherwise
     warmup: WarmupConfig = WarmupConfig()
     min_lr_factor: float = Field(0.0, ge=0, le=1)  # η_min = factor · η₀ (cosine, linear, restarts, plateau, one_cycle floor)
     step_size: int = Field(1000, ge=1)  # step: s
@@ -169,6 +195,26 @@ class CalibrationConfig(_Section):
     ece_bins: int = Field(15, ge=1)
 
 
+class TextConfig(_Section):
+    """Sequence data: the generated `seq:NAME` tasks and text CSVs (classification or parallel)."""
+    task_size: int | None = Field(None, ge=10)  # seq:NAME tasks: training examples (None: the task's default)
+    level: Literal["char", "word"] = "char"  # text CSVs: tokenizer (bundled tasks are char-level)
+    text_column: str = "text"  # text classification CSV
+    label_column: str = "label"
+    source_column: str = "source"  # parallel CSV (seq2seq): used when both columns exist
+    target_column: str = "target"
+    min_freq: int = Field(1, ge=1)  # vocabulary: rarer tokens become <unk>
+    max_vocab: int | None = Field(None, ge=5)  # vocabulary size cap, specials included
+    max_len: int = Field(256, ge=1)  # longer inputs are truncated (tokens)
+    block_size: int = Field(64, ge=2)  # language models: training window (tokens)
+    tbptt: int | None = Field(None, ge=1)  # rnn language models: cut the gradient every k steps
+    teacher_forcing: float = Field(1.0, ge=0, le=1)  # seq2seq: P(gold previous token) in training
+    beam: int = Field(1, ge=1)  # seq2seq decoding: 1 = greedy
+    length_penalty: float = Field(0.6, ge=0)  # beam search: GNMT α
+    sample_temperature: float = Field(0.8, gt=0)  # language models: sampling τ for the sample
+    sample_length: int = Field(200, ge=1)  # language models: characters/tokens sampled after fit
+
+
 class Config(_Section):
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -181,6 +227,7 @@ class Config(_Section):
     augment: AugmentConfig = AugmentConfig()
     transfer: TransferConfig = TransferConfig()
     calibration: CalibrationConfig = CalibrationConfig()
+    text: TextConfig = TextConfig()
 
 
 def _closest(name: str, options: list[str]) -> str:

@@ -14,6 +14,7 @@ from nnrecipe.data import encode_labels, load_table
 from nnrecipe.errors import UserError
 from nnrecipe.metrics import classification_metrics, regression_metrics
 from nnrecipe.run import Run
+from nnrecipe.seqinfer import is_sequence, predict_sequences
 
 
 def _images(run: Run, source: str, *, labelled: bool):
@@ -69,7 +70,13 @@ def _csv_has_column(source: str, column: str | None) -> bool:
 def predict(run: Run, source: str, *, out: str | Path | None = None) -> str:
     """Predict every row (or image) of `source`; write CSV to `out` (or return it as text).
 
-    Image sources get a leading ``file`` column (paths relative to the folder)."""
+    Image sources get a leading ``file`` column (paths relative to the folder); sequence runs write
+    ``input,prediction[,prob_…]`` (`nnrecipe.seqinfer`)."""
+    if is_sequence(run):
+        text = predict_sequences(run, source)
+        if out:
+            Path(out).write_text(text)
+        return text
     files = None
     if run.image_shape is not None:
         X, _, files = _images(run, source, labelled=False)

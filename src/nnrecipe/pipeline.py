@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from nnrecipe.config import Config, config_to_dict, flag_overrides, resolve_config
+from nnrecipe.config import Config, config_to_dict, flag_overrides, is_sequence_run, resolve_config
 from nnrecipe.errors import TrainingDiverged, UserError
-from nnrecipe.metrics import classification_metrics, expected_calibration_error, nll, regression_metrics
-from nnrecipe.post.temperature import apply_temperature, temperature_fit
+from nnrecipe.evaluation import calibrate, classification_split
+from nnrecipe.metrics import regression_metrics
 from nnrecipe.data.augment import make_augmenter
 from nnrecipe.prepare import Prepared, prepare_for, to_tensors
 from nnrecipe.recipe.diagnosis import diagnose_history
@@ -25,6 +25,7 @@ from nnrecipe.recipe.health import HealthMonitor
 from nnrecipe.ensemble import write_ensemble
 from nnrecipe.rundir import run_dir_name, write_run
 from nnrecipe.run import Run
+from nnrecipe.seqfit import fit_sequences
 from nnrecipe.training.callbacks import EarlyStopping, History, ProgressBar
 from nnrecipe.training.loop import predict_logits
 from nnrecipe.training.setup import (architecture, base_lr, make_model, make_trainer, pick_device,
@@ -34,27 +35,11 @@ from nnrecipe.training.transfer import (Unfreezer, discriminative_scales, frozen
 
 
 def _evaluate_split(model, X, y, data: Prepared, split: str, temperature: float, n_bins: int) -> dict:
-    logits = predict_logits(model, X).cpu().double()
     if data.task == "classification":
-        return classification_metrics(apply_temperature(logits, temperature), y.cpu(),
-                                      class_names=data.class_names, n_bins=n_bins)
+        return classification_split(model, X, y, data.class_names, temperature, n_bins)
+    logits = predict_logits(model, X).cpu().double()
     pred = data.target_scaler.inverse_transform(logits.squeeze(-1).numpy())
     return regression_metrics(torch.as_tensor(pred), torch.as_tensor(data.y_raw[split]))
-
-
-def _calibrate(model, X_val, y_val, cfg: Config) -> dict:
-    logits = predict_logits(model, X_val).cpu().double()
-    y = y_val.cpu()
-    probs_before = apply_temperature(logits, 1.0)
-    fitted = temperature_fit(logits, y) if cfg.calibration.temperature else {"temperature": 1.0, "degenerate": False}
-    t = fitted["temperature"]
-    probs_after = apply_temperature(logits, t)
-    bins = cfg.calibration.ece_bins
-    return {"temperature": t, "nll_before": nll(probs_before, y), "nll_after": nll(probs_after, y),
-            "ece_before": expected_calibration_error(probs_before, y, bins),
-            "ece_after": expected_calibration_error(probs_after, y, bins),
-            "note": ("validation set perfectly separated: NLL has no minimum in T, kept T = 1"
-                     if fitted["degenerate"] else None)}
 
 
 def fit(data: str | None = None, *, config: Config | dict | str | Path | None = None,
@@ -83,6 +68,8 @@ class _Trained:
 
 
 def _fit(cfg: Config, *, out, progress: bool) -> Run:
+    if is_sequence_run(cfg):
+        return fit_sequences(cfg, out=out, progress=progress)
     started = time.perf_counter()
     if out and Path(out).exists() and (not Path(out).is_dir() or any(Path(out).iterdir())):
         raise UserError(f"output directory already exists and is not empty: {out}", "--out",
@@ -140,7 +127,7 @@ def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.dev
         diverged, logs = exc, {"epochs_run": exc.epoch, "best_epoch": callbacks[1].best_epoch}
     train_seconds = time.perf_counter() - started
 
-    calibration = _calibrate(model, *tensors["val"], cfg) if classification else None
+    calibration = calibrate(model, *tensors["val"], cfg) if classification else None
     temperature = calibration["temperature"] if calibration else 1.0
     bins = cfg.calibration.ece_bins
     metrics = {"task": prepared.task,
@@ -183,7 +170,13 @@ def _transfer(cfg: Config, model, prepared: Prepared):
     names = [n for n, _ in groups]
     n_frozen = frozen_count(t.freeze, names)
     unfreezer = Unfreezer(groups, n_frozen, unfreeze_at=t.unfreeze_at, gradual=t.gradual) if n_frozen else None
-    scales = discriminative_scales(groups, t.discriminative) if t.discriminative != 1.0 else None
+    scales = discriminative_scales(groups, t.discriminative) if t.discriminative != 1.0 else {}
+    # base_lr carries lr_factor for the pretrained tensors; new ones (the head) train at the full LR
+    matched = set(report["matched"])
+    for name, p in model.named_parameters():
+        if name not in matched:
+            scales[id(p)] = scales.get(id(p), 1.0) / t.lr_factor
+    scales = scales or None
     summary = {"source": str(t.init_from), "matched": len(report["matched"]), "new": report["new"],
                "skipped": report["skipped"], "groups": names, "frozen": names[:n_frozen],
                "lr_factor": t.lr_factor, "discriminative": t.discriminative}

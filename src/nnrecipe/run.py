@@ -144,7 +144,8 @@ def load(run_dir: str | Path) -> Run:
         raise UserError(f"corrupt or mismatched weights ({type(exc).__name__})",
                         str(run_dir / "model.safetensors"), fix) from None
     model.eval()
-    transform = InputTransform.from_saved(info.get("transform") or {}, _read_arrays(run_dir, fix))
+    transform = (None if "sequence" in info  # token ids need no numeric transform; the vocab is in model.json
+                 else InputTransform.from_saved(info.get("transform") or {}, _read_arrays(run_dir, fix)))
     return Run(dir=run_dir, model=model, info=info, metrics=metrics, config=config or {}, transform=transform)
 
 

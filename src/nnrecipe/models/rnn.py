@@ -65,6 +65,16 @@ def sequence_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     return torch.arange(max_len, device=lengths.device).unsqueeze(0) < lengths.to(torch.long).unsqueeze(1)
 
 
+def lengths_from_padding(x: torch.Tensor) -> torch.Tensor | None:
+    """Token ids [B, T] right-padded with PAD_ID → lengths (≥ 1), or None when nothing is padded
+    (float features, or a full batch: then packing would be wasted work). One host read per call:
+    packing needs the lengths on the CPU anyway."""
+    if x.dtype not in (torch.long, torch.int) or x.dim() != 2:
+        return None
+    lengths = (x != PAD_ID).sum(dim=1).clamp(min=1)
+    return lengths if int(lengths.min()) < x.shape[1] else None
+
+
 def detach_state(state: State | None) -> State | None:
     """Cut the graph between truncated-BPTT chunks (keep the values, drop the history)."""
     if state is None:
@@ -152,6 +162,8 @@ class RecurrentNet(nn.Module):
             return self._generate(x)
         if self.pattern == "one_to_one":
             x, lengths = x.unsqueeze(1), None
+        elif lengths is None:
+            lengths = lengths_from_padding(x)
         return self.forward_embedded(self.embed_inputs(x), lengths)[0]
 
     def _generate(self, x: torch.Tensor) -> torch.Tensor:

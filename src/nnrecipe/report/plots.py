@@ -181,8 +181,24 @@ def _read_metrics(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def plot_attention(source: list[str], output: list[str], weights, out_png: Path) -> None:
+    """Heatmap of attention weights α[t, j]: rows are output steps, columns source tokens."""
+    w = np.asarray(weights, dtype=float)
+    fig = Figure(figsize=(max(4.0, 0.35 * len(source) + 2), max(3.0, 0.35 * len(output) + 1.5)),
+                 layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(w, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    fig.colorbar(image, ax=ax, label="attention weight")
+    ax.set_xticks(np.arange(len(source)), labels=source)
+    ax.set_yticks(np.arange(len(output)), labels=output)
+    ax.set(xlabel="source token", ylabel="output token", title="Attention (first test example)")
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=120)
+
+
 def plot_run(run_dir: Path) -> list[Path]:
-    """Write run_dir/plots/learning_curves.png (and confusion_matrix.png for classification).
+    """Write run_dir/plots/learning_curves.png (and confusion_matrix.png for classification,
+    attention.png for seq2seq runs).
 
     Reads only run_dir/history.csv and run_dir/metrics.json; returns the paths written.
     """
@@ -199,5 +215,10 @@ def plot_run(run_dir: Path) -> list[Path]:
         names = test.get("class_names") or metrics.get("class_names") or [str(i) for i in range(len(cm))]
         out = plots / "confusion_matrix.png"
         plot_confusion_matrix(cm, list(names), out)
+        written.append(out)
+    example = test.get("attention_example")
+    if example:
+        out = plots / "attention.png"
+        plot_attention(example["source"], example["output"], example["weights"], out)
         written.append(out)
     return written

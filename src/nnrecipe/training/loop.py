@@ -10,6 +10,10 @@ targets (mixup/cutmix), which cross-entropy takes as class probabilities. Train 
 counts the batch's own (unmixed) labels. Normalization layers whose parameters are all frozen stay
 in eval mode (running statistics, not batch statistics) so a frozen backbone is really frozen.
 
+Sequence models: the inputs may be a tuple of aligned tensors (seq2seq: source ids, decoder
+inputs), batched row by row like one tensor; ``forward(model, inputs)`` maps them to logits. Token
+logits [B, T, V] count accuracy over the non-pad target positions.
+
 Speed: in-memory data is batched by tensor indexing (``X[perm[i:i+B]]``), not a per-sample
 Dataset + collate; running sums stay on the device and are read (``.item()``) only on log steps and
 at epoch end. NaN/Inf guard: on the CPU the loss is already on the host, so it is checked every step
@@ -41,11 +45,40 @@ def iterate_batches(n: int, batch_size: int, generator: torch.Generator, device:
         yield perm[start:start + batch_size]
 
 
+Inputs = torch.Tensor | tuple[torch.Tensor, ...]  # a tuple: several aligned inputs (e.g. src, tgt_in)
+
+
+def take(X: Inputs, idx) -> Inputs:
+    """Rows `idx` of X (of every tensor of a tuple)."""
+    return tuple(t[idx] for t in X) if isinstance(X, tuple) else X[idx]
+
+
+def num_rows(X: Inputs) -> int:
+    return len(X[0]) if isinstance(X, tuple) else len(X)
+
+
+def call_model(model: nn.Module, xb: Inputs) -> torch.Tensor:
+    """model(xb), or model(*xb) for a tuple; the first output when the model returns several."""
+    out = model(*xb) if isinstance(xb, tuple) else model(xb)
+    return out[0] if isinstance(out, tuple) else out
+
+
+def row_accuracy(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(correct, counted): class logits [B, C] → argmax hits over B rows; token logits [B, T, V]
+    → hits over the non-pad (id ≠ 0) target positions."""
+    hits = logits.argmax(-1) == y
+    if logits.dim() == 3:
+        real = y != 0
+        return (hits & real).sum(), real.sum()
+    return hits.sum(), y.new_tensor(len(y))
+
+
 @torch.no_grad()
-def predict_logits(model: nn.Module, X: torch.Tensor, *, batch_size: int = 4096) -> torch.Tensor:
+def predict_logits(model: nn.Module, X: Inputs, *, batch_size: int = 4096, forward=call_model) -> torch.Tensor:
     was_training = model.training
     model.eval()
-    out = torch.cat([model(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
+    n = num_rows(X)
+    out = torch.cat([forward(model, take(X, slice(i, i + batch_size))) for i in range(0, n, batch_size)])
     model.train(was_training)
     return out
 
@@ -73,16 +106,19 @@ class Trainer:
     log_every: int = 50
     nan_policy: str = "stop"  # "skip": drop a non-finite step and halve the LR from then on
     augment: Callable | None = None  # (x, y, generator) -> (x, target), training batches only
+    forward: Callable = call_model  # (model, batch inputs) -> logits; sequence models pass their own
     step: int = 0
     should_stop: bool = False
     lr_factor: float = 1.0
     skipped_steps: int = 0
 
-    def evaluate(self, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:
-        logits = predict_logits(self.model, X)
+    def evaluate(self, X: Inputs, y: torch.Tensor) -> tuple[float, float | None]:
+        logits = predict_logits(self.model, X, forward=self.forward)
         loss = self.loss_fn(logits, y).item()
-        acc = (logits.argmax(1) == y).float().mean().item() if self.classification else None
-        return loss, acc
+        if not self.classification:
+            return loss, None
+        correct, counted = row_accuracy(logits, y)
+        return loss, correct.item() / max(counted.item(), 1)
 
     def _set_lr(self) -> float:
         lr = self.schedule.lr_at(self.step) * self.lr_factor
@@ -92,22 +128,24 @@ class Trainer:
 
     def _train_epoch(self, X, y, batch_size, generator, good_state):
         params = [p for p in self.model.parameters() if p.requires_grad]
-        check_every_step = X.device.type == "cpu"
+        device = y.device
+        check_every_step = device.type == "cpu"
         has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.model.modules())
-        # One row per step (loss, pre-clip norm, correct count), written on the device and read
+        # One row per step (loss, pre-clip norm, correct, counted), written on the device and read
         # once at epoch end: a single small op per step instead of a running sum per statistic.
-        steps_max = -(-len(X) // batch_size)
-        stats = torch.zeros(steps_max, 3, device=X.device)
+        n = num_rows(X)
+        steps_max = -(-n // batch_size)
+        stats = torch.zeros(steps_max, 4, device=device)
         sizes = []
         self.model.train()
         keep_frozen_norms_in_eval(self.model)
-        for idx in iterate_batches(len(X), batch_size, generator, X.device, drop_singleton=has_bn):
-            xb, yb = X[idx], y[idx]
+        for idx in iterate_batches(n, batch_size, generator, device, drop_singleton=has_bn):
+            xb, yb = take(X, idx), y[idx]
             target = yb
             if self.augment is not None:
                 xb, target = self.augment(xb, yb, generator)
             lr = self._set_lr()
-            logits = self.model(xb)
+            logits = self.forward(self.model, xb)
             loss = self.loss_fn(logits, target)
             extra = self.penalty(self.model) if self.penalty else None
             total = loss + extra if extra is not None else loss
@@ -120,8 +158,12 @@ class Trainer:
                 continue  # nan_policy "skip": this update is dropped
             self.optimizer.step()
             self.step += 1
-            correct = (logits.detach().argmax(1) == yb).sum() if self.classification else grad_norm.new_zeros(())
-            stats[len(sizes)] = torch.stack((loss.detach(), grad_norm, correct.to(stats.dtype)))
+            if self.classification:
+                correct, counted = row_accuracy(logits.detach(), yb)
+            else:
+                correct = counted = grad_norm.new_zeros(())
+            stats[len(sizes)] = torch.stack((loss.detach(), grad_norm, correct.to(stats.dtype),
+                                             counted.to(stats.dtype)))
             sizes.append(len(idx))
             if log_step:
                 logs = {"step": self.step, "loss": loss.item(), "lr": lr}
@@ -133,11 +175,12 @@ class Trainer:
         weights = torch.tensor(sizes, dtype=stats.dtype, device=stats.device)
         seen, steps = max(sum(sizes), 1), max(len(sizes), 1)
         loss_sum, correct = (stats[:, 0] * weights).sum().item(), stats[:, 2].sum().item()
+        counted = max(stats[:, 3].sum().item(), 1)
         # Only global-norm clipping has a threshold comparable to the global norm.
         count_clipped = self.clip_mode == "norm" and self.clip_threshold > 0
         return {
             "train_loss": loss_sum / seen,
-            "train_accuracy": correct / seen if self.classification else None,
+            "train_accuracy": correct / counted if self.classification else None,
             "grad_norm": stats[:, 1].sum().item() / steps,
             "clip_fraction": (stats[:, 1] > self.clip_threshold).sum().item() / steps if count_clipped else None,
             "lr": lr,
@@ -164,13 +207,13 @@ class Trainer:
         value = loss.item() if not torch.isfinite(loss) else grad_norm.item()
         raise TrainingDiverged(self.step, good_state["epoch"] + 1, value)
 
-    def fit(self, X: torch.Tensor, y: torch.Tensor, X_val: torch.Tensor, y_val: torch.Tensor, *,
+    def fit(self, X: Inputs, y: torch.Tensor, X_val: Inputs, y_val: torch.Tensor, *,
             epochs: int, batch_size: int, generator: torch.Generator) -> dict:
         self.callbacks = sorted_callbacks(self.callbacks)
         logs: dict = {"epochs": epochs}
         for cb in self.callbacks:
             cb.on_fit_begin(self, logs)
-        on_accelerator = X.device.type != "cpu"
+        on_accelerator = y.device.type != "cpu"
         good_state = {"epoch": 0, "weights": snapshot(self.model) if on_accelerator else None}
         epoch = 0
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from nnrecipe.config import resolve_config
+from nnrecipe.config import resolve_config, schedule_name
 from nnrecipe.training.optim import default_lr
 from nnrecipe.training.schedules import build_schedule, schedule_table
 
@@ -19,7 +19,7 @@ def preview_schedule(name: str, *, steps: int, lr: float | None = None, override
     """LRs for steps 0…steps−1 of schedule `name` (base LR: `lr`, else optimizer.lr, else its default)."""
     cfg = resolve_config(file=config, overrides=[f"schedule.name={name}", *(overrides or [])])
     base = lr or cfg.optimizer.lr or default_lr(cfg.optimizer.name)
-    return schedule_table(build_schedule(cfg.schedule, base_lr=base, total_steps=steps), steps)
+    return schedule_table(build_schedule(cfg.schedule.model_copy(update={"name": schedule_name(cfg)}), base_lr=base, total_steps=steps), steps)
 
 
 def key_steps(lrs: list[float], count: int = 11) -> list[int]:

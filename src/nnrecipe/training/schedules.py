@@ -286,6 +286,8 @@ def build_schedule(cfg: ScheduleConfig, *, base_lr: float, total_steps: int) -> 
     total_steps = operator.index(total_steps)  # numpy ints too
     if not (isinstance(base_lr, (int, float)) and math.isfinite(base_lr) and base_lr > 0):
         raise ValueError(f"base_lr must be a finite number > 0, got {base_lr!r}")
+    if cfg.name == "auto":  # without a model to decide (config.schedule_name does), the general default
+        cfg = cfg.model_copy(update={"name": "cosine"})
     try:
         builder = SCHEDULES[cfg.name]
     except KeyError:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nnrecipe.config import Config
+from nnrecipe.config import Config, schedule_name
 from nnrecipe.models import build_model
 from nnrecipe.training.callbacks import Callback
 from nnrecipe.training.init import initialize
@@ -40,8 +40,15 @@ def pick_device(name: str) -> torch.device:
 
 
 def loss_function(task: str, label_smoothing: float = 0.0):
+    """Cross-entropy (with label smoothing) for class logits [B, C] and for token logits [B, T, V],
+    whose pad targets (id 0) are ignored; MSE for regression."""
     if task == "classification":
-        return lambda logits, y: F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+        def cross_entropy(logits, y):
+            if logits.dim() == 3:
+                return F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=0,
+                                       label_smoothing=label_smoothing)
+            return F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+        return cross_entropy
     return lambda out, y: F.mse_loss(out.squeeze(-1), y)
 
 
@@ -64,6 +71,8 @@ def architecture(cfg: Config, *, input_shape: tuple[int, ...], out_features: int
         spec.update(widths=list(m.widths), blocks=list(m.blocks))
     elif m.name == "mobilenetv2":
         spec.update(width_mult=m.width_mult, last_channels=m.last_channels)
+    elif m.name == "vit":
+        spec.update(patch_size=m.patch_size, dim=m.dim, depth=m.depth, heads=m.heads, mlp_ratio=m.mlp_ratio)
     return spec
 
 
@@ -89,7 +98,7 @@ def make_trainer(cfg: Config, model: nn.Module, *, task: str, train_rows: int,
                  callbacks: list[Callback], augment=None, lr_scales: dict[int, float] | None = None) -> Trainer:
     """Optimizer (decay groups), per-iteration schedule, clipping and penalties for `model`."""
     steps_per_epoch = max(1, -(-train_rows // cfg.train.batch_size))
-    schedule = build_schedule(cfg.schedule, base_lr=base_lr(cfg), total_steps=steps_per_epoch * cfg.train.epochs)
+    schedule = build_schedule(cfg.schedule.model_copy(update={"name": schedule_name(cfg)}), base_lr=base_lr(cfg), total_steps=steps_per_epoch * cfg.train.epochs)
     reg = cfg.regularization
     return Trainer(model=model, loss_fn=loss_function(task, reg.label_smoothing),
                    optimizer=build_optimizer(model, cfg.optimizer, lr_scales=lr_scales), schedule=schedule,

@@ -134,11 +134,13 @@ class Unfreezer(Callback):
         self.groups, self.n_frozen = groups, n_frozen
         self.unfreeze_at, self.gradual = unfreeze_at, gradual
         self.events: list[str] = []
+        self.trainable_from = n_frozen  # index of the lowest group that trains
 
     def _set(self, upto: int, trainable_from: int) -> None:
         for i, (_, params) in enumerate(self.groups[:upto]):
             for p in params:
                 p.requires_grad_(i >= trainable_from)
+        self.trainable_from = trainable_from
 
     def on_fit_begin(self, trainer, logs):
         self._set(self.n_frozen, self.n_frozen)
@@ -148,8 +150,7 @@ class Unfreezer(Callback):
             return
         steps = logs["epoch"] - self.unfreeze_at + 1
         first = max(0, self.n_frozen - steps) if self.gradual else 0
+        if first == self.trainable_from:
+            return  # nothing new thaws this epoch: one event per change, not one per epoch
         self._set(self.n_frozen, first)
-        name = self.groups[first][0]
-        message = f"epoch {logs['epoch']}: training from group '{name}' up"
-        if not self.events or self.events[-1] != message:
-            self.events.append(message)
+        self.events.append(f"epoch {logs['epoch']}: training from group '{self.groups[first][0]}' up")
