@@ -279,6 +279,31 @@ def merge(base: dict, extra: dict) -> dict:
     return out
 
 
+# Defaults that depend on the model or data, applied where the configuration does not set the key
+# (so config.yaml records the values used). Measured on digits (README Results): a ViT on 8×8 images
+# trains to 0.97 without augmentation/dropout and with N(0, 0.02²) init, to 0.69–0.79 with them.
+MODEL_DEFAULTS: dict[str, dict] = {
+    "vit": {"model": {"dropout": 0.0}, "augment": {"enabled": False}, "init": {"name": "normal", "std": 0.02}},
+    "transformer": {"init": {"name": "normal", "std": 0.02}},  # GPT/BERT/ViT reference init
+}
+SEQUENCE_EPOCHS = 15  # sequence runs on CSVs
+TASK_DEFAULTS: dict[str, dict] = {  # per generated task; what they reach is in README Results
+    "reverse": {"train": {"epochs": 15}},
+    "addition": {"train": {"epochs": 40}},
+    "memory": {"train": {"epochs": 20}},
+    "charlm": {"train": {"epochs": 60}},
+}
+
+
+def _with_model_defaults(tree: dict, cfg: Config) -> Config:
+    defaults = MODEL_DEFAULTS.get(cfg.model.name, {})
+    if is_sequence_run(cfg):
+        source = cfg.data.source
+        task = TASK_DEFAULTS.get(source[4:], {}) if source.startswith("seq:") else {}
+        defaults = merge(merge(defaults, {"train": {"epochs": SEQUENCE_EPOCHS}}), task)
+    return Config.model_validate(merge(defaults, tree)) if defaults else cfg
+
+
 def build_config(tree: dict | None = None, *, where: str = "config") -> Config:
     """Validate a nested dict into a `Config`, turning pydantic errors into one-line `UserError`s."""
     tree = tree or {}
@@ -286,7 +311,7 @@ def build_config(tree: dict | None = None, *, where: str = "config") -> Config:
         raise UserError("configuration is not a mapping", where, "write it as YAML sections: train: {epochs: 50}")
     _check_keys(tree, Config, where)
     try:
-        return Config.model_validate(tree)
+        return _with_model_defaults(tree, Config.model_validate(tree))
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from nnrecipe.config import Config
 from nnrecipe.metrics import classification_metrics, expected_calibration_error, nll
-from nnrecipe.post.temperature import apply_temperature, temperature_fit
+from nnrecipe.post.temperature import T_MAX, T_MIN, apply_temperature, temperature_fit
 from nnrecipe.training.loop import predict_logits
 
 
@@ -28,5 +28,8 @@ def calibrate(model, X_val, y_val, cfg: Config) -> dict:
     return {"temperature": t, "nll_before": nll(probs_before, y), "nll_after": nll(probs_after, y),
             "ece_before": expected_calibration_error(probs_before, y, bins),
             "ece_after": expected_calibration_error(probs_after, y, bins),
-            "note": ("validation set perfectly separated: NLL has no minimum in T, kept T = 1"
-                     if fitted["degenerate"] else None)}
+            "note": _NOTES.get(fitted.get("reason"))}
+
+
+_NOTES = {"separated": "validation set perfectly separated: NLL has no minimum in T, kept T = 1",
+          "boundary": f"the NLL optimum lies outside T in [{T_MIN}, {T_MAX}], kept T = 1"}

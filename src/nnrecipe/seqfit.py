@@ -7,7 +7,7 @@ seq2seq for seq2seq):
 - seq2seq:  seq2seq (GRU/LSTM/RNN encoder–decoder with attention; rnn/lstm/gru pick the cell) or
             transformer (encoder–decoder).
 Transformers default to the warm-up + inverse-square-root schedule (``schedule.name: auto``).
-``train.epochs`` defaults to 15 here unless set (60 is the tabular default).
+``train.epochs`` defaults to 15 here unless set (`nnrecipe.config.SEQUENCE_EPOCHS`).
 
 Metrics: classify → the tabular classification metrics (with temperature scaling); lm →
 perplexity exp(mean token NLL) and token accuracy on the test windows, plus a sample at
@@ -43,7 +43,6 @@ from nnrecipe.training.loop import predict_logits
 from nnrecipe.training.setup import base_lr, make_model, make_trainer, pick_device, seed_everything
 
 RECURRENT = ("rnn", "lstm", "gru")
-SEQUENCE_EPOCHS = 15  # default train.epochs for sequence runs unless set (measured: README Results)
 
 
 def model_name(cfg: Config, kind: str) -> str:
@@ -119,8 +118,6 @@ def fit_sequences(cfg: Config, *, out, progress: bool) -> Run:
     if out and Path(out).exists() and (not Path(out).is_dir() or any(Path(out).iterdir())):
         raise UserError(f"output directory already exists and is not empty: {out}", "--out",
                         "choose a new directory or remove the old run")
-    if "epochs" not in cfg.train.model_fields_set:  # the tabular default (60) is far more than these need
-        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": SEQUENCE_EPOCHS})})
     seed = cfg.train.seed
     seed_everything(seed)
     data = prepare_sequences(cfg)

@@ -44,7 +44,7 @@ def test_perfectly_separated_validation_keeps_t_equal_one():
     from nnrecipe.post.temperature import temperature_fit
     y = torch.tensor([0, 1, 2, 0, 1, 2])
     logits = torch.nn.functional.one_hot(y, 3).double() * 3.0
-    assert temperature_fit(logits, y) == {"temperature": 1.0, "degenerate": True}
+    assert temperature_fit(logits, y) == {"temperature": 1.0, "degenerate": True, "reason": "separated"}
     g = torch.Generator().manual_seed(0)
     labels = torch.randint(0, 3, (500,), generator=g)
     noisy = torch.randn(500, 3, generator=g, dtype=torch.float64)

@@ -23,10 +23,10 @@ T_MIN, T_MAX = 0.05, 20.0
 def temperature_fit(logits: torch.Tensor, y: torch.Tensor, *, max_iter: int = 200) -> dict:
     """{"temperature": T, "degenerate": bool}: T minimizing NLL, or 1 when no minimum exists."""
     if bool((logits.argmax(-1) == y).all()):
-        return {"temperature": 1.0, "degenerate": True}
+        return {"temperature": 1.0, "degenerate": True, "reason": "separated"}
     t = fit_temperature(logits, y, max_iter=max_iter)
     if t <= T_MIN or t >= T_MAX:  # the optimum ran off to a boundary: no interior minimum
-        return {"temperature": 1.0, "degenerate": True}
+        return {"temperature": 1.0, "degenerate": True, "reason": "boundary"}
     return {"temperature": t, "degenerate": False}
 
 
