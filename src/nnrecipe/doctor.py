@@ -19,7 +19,7 @@ import torch
 from nnrecipe.config import Config, build_config, config_to_dict, flag_overrides, merge, resolve_config
 from nnrecipe.errors import UserError
 from nnrecipe.prepare import prepare_for, to_tensors
-from nnrecipe.rundir import atomic_dir
+from nnrecipe.rundir import atomic_dir, require_empty_out
 from nnrecipe.recipe.activations import activation_stats, summarize_activations
 from nnrecipe.recipe.diagnosis import diagnose_history
 from nnrecipe.recipe.initial_loss import initial_loss_check
@@ -53,9 +53,7 @@ def run_doctor(cfg: Config, *, out: str | Path | None = None, storage: str | Non
     """Run the six steps; return the doctor.json content (with ``dir`` set to the run directory)."""
     started = time.perf_counter()
     final = Path(out) if out else Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-{cfg.data.source}-doctor"
-    if final.exists() and (not final.is_dir() or any(final.iterdir())):
-        raise UserError(f"output directory already exists and is not empty: {final}", "--out",
-                        "choose a new directory or remove the old one")
+    require_empty_out(final)
     seed_everything(cfg.train.seed)
     data = prepare_for(cfg)
     device = pick_device(cfg.train.device)

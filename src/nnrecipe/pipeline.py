@@ -23,7 +23,7 @@ from nnrecipe.prepare import Prepared, prepare_for, to_tensors
 from nnrecipe.recipe.diagnosis import diagnose_history
 from nnrecipe.recipe.health import HealthMonitor
 from nnrecipe.ensemble import write_ensemble
-from nnrecipe.rundir import run_dir_name, write_run
+from nnrecipe.rundir import require_empty_out, run_dir_name, write_run
 from nnrecipe.run import Run
 from nnrecipe.seqfit import fit_sequences
 from nnrecipe.training.callbacks import EarlyStopping, History, ProgressBar
@@ -71,9 +71,7 @@ def _fit(cfg: Config, *, out, progress: bool) -> Run:
     if is_sequence_run(cfg):
         return fit_sequences(cfg, out=out, progress=progress)
     started = time.perf_counter()
-    if out and Path(out).exists() and (not Path(out).is_dir() or any(Path(out).iterdir())):
-        raise UserError(f"output directory already exists and is not empty: {out}", "--out",
-                        "choose a new directory or remove the old run")
+    require_empty_out(out)
     seed_everything(cfg.train.seed)
     prepared = prepare_for(cfg)  # one split, shared by every member
     device = pick_device(cfg.train.device)

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from nnrecipe.config import Config, save_config
+from nnrecipe.errors import UserError
 from nnrecipe.recipe.health import write_health_csv
 from nnrecipe.run import Run, save_model
 from nnrecipe.training.callbacks import History
@@ -24,6 +25,13 @@ def write_history(rows: list[dict], path: Path) -> None:
         writer.writeheader()
         for row in rows:
             writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+
+
+def require_empty_out(out: str | Path | None) -> None:
+    """Refuse an --out that already holds something: a run never overwrites another."""
+    if out and Path(out).exists() and (not Path(out).is_dir() or any(Path(out).iterdir())):
+        raise UserError(f"output directory already exists and is not empty: {out}", "--out",
+                        "choose a new directory or remove the old one")
 
 
 def run_dir_name(out: str | Path | None, cfg: Config, name: str) -> Path:

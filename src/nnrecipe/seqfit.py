@@ -20,9 +20,7 @@ Recurrent classifiers also record ‖∂L/∂x_t‖ at the first and last steps 
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +32,7 @@ from nnrecipe.evaluation import calibrate, classification_split
 from nnrecipe.metrics import bleu, exact_match, perplexity, token_accuracy
 from nnrecipe.models.rnn import RecurrentNet, detach_state, early_step_grad_norms
 from nnrecipe.recipe.diagnosis import diagnose_history
-from nnrecipe.rundir import run_dir_name, write_run
+from nnrecipe.rundir import require_empty_out, run_dir_name, write_run
 from nnrecipe.run import Run
 from nnrecipe.seqdata import SeqPrepared, prepare_sequences, to_device
 from nnrecipe.seqgen import decode_outputs, sample_text
@@ -115,9 +113,7 @@ def _grad_profile(model, X, y) -> dict:
 
 def fit_sequences(cfg: Config, *, out, progress: bool) -> Run:
     started = time.perf_counter()
-    if out and Path(out).exists() and (not Path(out).is_dir() or any(Path(out).iterdir())):
-        raise UserError(f"output directory already exists and is not empty: {out}", "--out",
-                        "choose a new directory or remove the old run")
+    require_empty_out(out)
     seed = cfg.train.seed
     seed_everything(seed)
     data = prepare_sequences(cfg)
