@@ -30,7 +30,8 @@ def test_run_directory_contract(blobs_csv, tmp_path):
     assert metrics["task"] == "classification"
     assert set(metrics["test"]) == METRIC_KEYS and set(metrics["val"]) == METRIC_KEYS
     assert metrics["test"]["class_names"] == ["cat", "dog", "eel"]
-    assert set(metrics["calibration"]) == {"temperature", "nll_before", "nll_after", "ece_before", "ece_after", "note"}
+    calibration_keys = {f"{m}_{w}" for m in ("nll", "ece", "mce", "reliability") for w in ("before", "after")}
+    assert set(metrics["calibration"]) == {"temperature", "note"} | calibration_keys
     assert metrics["calibration"]["nll_after"] <= metrics["calibration"]["nll_before"] + 1e-9
     assert metrics["epochs_run"] == 3 and 1 <= metrics["best_epoch"] <= 3
     rows = list(csv.DictReader((out / "history.csv").open()))

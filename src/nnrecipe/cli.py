@@ -94,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "with the text (or source) column or a .txt file with one input per line")
     p.add_argument("--out", default=None, metavar="FILE.csv", help="output CSV (default: standard output)")
 
+    p = sub.add_parser("calibrate", help="refit the temperature T of a trained classifier",
+                       description="Fits T (softmax(z/T) minimizing NLL) on labelled data, or on the run's own "
+                       "validation split, prints NLL/ECE/MCE before and after, and updates the run in place "
+                       "(model.json's T, metrics.json's calibration block, plots/reliability.png).")
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--data", default=None, metavar="SOURCE",
+                   help="labelled data with the training columns (default: the run's validation split)")
+
     p = sub.add_parser("sample", help="continue a prompt with a trained language model",
                        description="Draws each next token from softmax(z/T) of a language-model run "
                        "(e.g. `nnrecipe fit --data seq:charlm`).")
@@ -269,6 +277,18 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _cmd_calibrate(args) -> int:
+    from nnrecipe.calibrate import recalibrate
+
+    r = recalibrate(args.run, args.data)
+    print(f"calibration on {r['source']}: T = {r['temperature']:.4f}")
+    for name in ("nll", "ece", "mce"):
+        print(f"  {name.upper()} {r[name + '_before']:.4f} -> {r[name + '_after']:.4f}")
+    if r.get("note"):
+        print(f"  ({r['note']})")
+    return 0
+
+
 def _cmd_sample(args) -> int:
     from nnrecipe.run import load
     from nnrecipe.seqinfer import sample
@@ -306,6 +326,7 @@ def _cmd_summary(args) -> int:
 
 
 COMMANDS = {"fit": _cmd_fit, "summary": _cmd_summary, "predict": _cmd_predict, "sample": _cmd_sample,
+            "calibrate": _cmd_calibrate,
             "evaluate": _cmd_evaluate, "schedule": _cmd_schedule,
             "doctor": _cmd_doctor}
 

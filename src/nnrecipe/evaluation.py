@@ -5,7 +5,8 @@ with the fitted temperature applied."""
 from __future__ import annotations
 
 from nnrecipe.config import Config
-from nnrecipe.metrics import classification_metrics, expected_calibration_error, nll
+from nnrecipe.metrics import (classification_metrics, expected_calibration_error, max_calibration_error, nll,
+                              reliability_bins)
 from nnrecipe.post.temperature import T_MAX, T_MIN, apply_temperature, temperature_fit
 from nnrecipe.training.loop import predict_logits
 
@@ -17,18 +18,22 @@ def classification_split(model, X, y, class_names: list[str], temperature: float
 
 
 def calibrate(model, X_val, y_val, cfg: Config) -> dict:
-    """Fit T on the validation logits; NLL and ECE before and after."""
+    """Fit T on the validation logits; NLL, ECE, MCE and reliability bins before and after."""
     logits = predict_logits(model, X_val).cpu().double()
-    y = y_val.cpu()
-    probs_before = apply_temperature(logits, 1.0)
-    fitted = temperature_fit(logits, y) if cfg.calibration.temperature else {"temperature": 1.0, "degenerate": False}
+    return calibration_report(logits, y_val.cpu(), fit=cfg.calibration.temperature, n_bins=cfg.calibration.ece_bins)
+
+
+def calibration_report(logits, y, *, fit: bool = True, n_bins: int = 15) -> dict:
+    fitted = temperature_fit(logits, y) if fit else {"temperature": 1.0, "degenerate": False}
     t = fitted["temperature"]
-    probs_after = apply_temperature(logits, t)
-    bins = cfg.calibration.ece_bins
-    return {"temperature": t, "nll_before": nll(probs_before, y), "nll_after": nll(probs_after, y),
-            "ece_before": expected_calibration_error(probs_before, y, bins),
-            "ece_after": expected_calibration_error(probs_after, y, bins),
-            "note": _NOTES.get(fitted.get("reason"))}
+    before, after = apply_temperature(logits, 1.0), apply_temperature(logits, t)
+    report = {"temperature": t, "note": _NOTES.get(fitted.get("reason"))}
+    for name, probs in (("before", before), ("after", after)):
+        report[f"nll_{name}"] = nll(probs, y)
+        report[f"ece_{name}"] = expected_calibration_error(probs, y, n_bins)
+        report[f"mce_{name}"] = max_calibration_error(probs, y, n_bins)
+        report[f"reliability_{name}"] = reliability_bins(probs, y, n_bins)
+    return report
 
 
 _NOTES = {"separated": "validation set perfectly separated: NLL has no minimum in T, kept T = 1",

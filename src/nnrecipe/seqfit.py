@@ -130,8 +130,8 @@ def fit_sequences(cfg: Config, *, out, progress: bool) -> Run:
     if progress:
         callbacks.append(ProgressBar(cfg.train.epochs, description=f"fit {data.name}"))
     forward = make_forward(arch, cfg)
-    trainer = make_trainer(cfg, model, task="classification", train_rows=len(y_train), callbacks=callbacks)
-    trainer.forward = forward
+    trainer = make_trainer(cfg, model, task="classification", train_rows=len(y_train), callbacks=callbacks,
+                           forward=forward)
     generator = torch.Generator().manual_seed(seed)
     diverged = None
     try:

@@ -2,7 +2,7 @@
 
 No sklearn call at run time: they run on any device and in the training loop. Each module's
 docstring gives the formulas; tests/metrics checks them against sklearn.metrics, BLEU against
-sacreBLEU, perplexity against torch's cross_entropy.
+sacreBLEU, COCO mAP against pycocotools, perplexity against torch's cross_entropy.
 """
 
 from nnrecipe.metrics.bleu import bleu, sentence_bleu, tokenize_13a
@@ -28,6 +28,7 @@ from nnrecipe.metrics.curves import (
     roc_auc,
     roc_curve,
 )
+from nnrecipe.metrics.detection import box_convert, box_iou, coco_map, nms
 from nnrecipe.metrics.regression import mae, mse, r2_score, regression_metrics, rmse
 from nnrecipe.metrics.sequence import (
     exact_match,
@@ -37,9 +38,10 @@ from nnrecipe.metrics.sequence import (
 )
 
 __all__ = [
-    "accuracy", "average_precision", "bleu", "classification_metrics", "confusion_matrix",
+    "accuracy", "average_precision", "bleu", "box_convert", "box_iou", "classification_metrics",
+    "coco_map", "confusion_matrix",
     "exact_match", "expected_calibration_error", "f1_threshold_curve", "mae",
-    "max_calibration_error", "mse", "nll", "normalize_confusion", "per_class_table",
+    "max_calibration_error", "mse", "nll", "nms", "normalize_confusion", "per_class_table",
     "perplexity", "perplexity_from_nll", "precision_recall_curve", "precision_recall_f1",
     "r2_score", "regression_metrics", "reliability_bins", "rmse", "roc_auc", "roc_curve",
     "sentence_bleu", "token_accuracy", "tokenize_13a", "top_k_accuracy",

@@ -196,9 +196,33 @@ def plot_attention(source: list[str], output: list[str], weights, out_png: Path)
     fig.savefig(out_png, dpi=120)
 
 
+def plot_reliability(before: dict, after: dict | None, out_png: Path, *, temperature: float = 1.0) -> None:
+    """Reliability diagram: accuracy vs mean confidence per equal-width bin (non-empty bins), the
+    diagonal is perfect calibration; below, the share of examples per bin. Before and after T."""
+    fig = Figure(figsize=(5.5, 6.0), layout="constrained")
+    top, bottom = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
+    top.plot([0, 1], [0, 1], color="0.6", linestyle="--", label="perfect calibration")
+    edges = np.asarray(before["edges"])
+    width = np.diff(edges)
+    for label, bins, colour in (("before (T = 1)", before, "tab:red"),
+                                (f"after (T = {temperature:.3g})", after, "tab:blue")):
+        if not bins:
+            continue
+        count = np.asarray(bins["count"])
+        keep = count > 0
+        top.plot(np.asarray(bins["confidence"])[keep], np.asarray(bins["accuracy"])[keep], marker="o",
+                 color=colour, label=label)
+        bottom.bar(edges[:-1], count / max(count.sum(), 1), width=width, align="edge", alpha=0.45,
+                   color=colour, label=label)
+    top.set(ylabel="accuracy", xlim=(0, 1), ylim=(0, 1.02), title="Reliability diagram (validation)")
+    top.legend(loc="upper left")
+    bottom.set(xlabel="confidence (max probability)", ylabel="share")
+    _save(fig, out_png)
+
+
 def plot_run(run_dir: Path) -> list[Path]:
-    """Write run_dir/plots/learning_curves.png (and confusion_matrix.png for classification,
-    attention.png for seq2seq runs).
+    """Write run_dir/plots/learning_curves.png (and confusion_matrix.png and reliability.png for
+    classification, attention.png for seq2seq runs).
 
     Reads only run_dir/history.csv and run_dir/metrics.json; returns the paths written.
     """
@@ -215,6 +239,12 @@ def plot_run(run_dir: Path) -> list[Path]:
         names = test.get("class_names") or metrics.get("class_names") or [str(i) for i in range(len(cm))]
         out = plots / "confusion_matrix.png"
         plot_confusion_matrix(cm, list(names), out)
+        written.append(out)
+    cal = metrics.get("calibration") or {}
+    if cal.get("reliability_before"):
+        out = plots / "reliability.png"
+        plot_reliability(cal["reliability_before"], cal.get("reliability_after"), out,
+                         temperature=cal.get("temperature", 1.0))
         written.append(out)
     example = test.get("attention_example")
     if example:

@@ -17,7 +17,7 @@ from nnrecipe.config import Config, schedule_name
 from nnrecipe.models import build_model
 from nnrecipe.training.callbacks import Callback
 from nnrecipe.training.init import initialize
-from nnrecipe.training.loop import Trainer
+from nnrecipe.training.loop import Trainer, call_model
 from nnrecipe.training.optim import build_optimizer, default_lr
 from nnrecipe.training.regularization import penalty
 from nnrecipe.training.schedules import build_schedule
@@ -95,14 +95,15 @@ def base_lr(cfg: Config) -> float:
 
 
 def make_trainer(cfg: Config, model: nn.Module, *, task: str, train_rows: int,
-                 callbacks: list[Callback], augment=None, lr_scales: dict[int, float] | None = None) -> Trainer:
+                 callbacks: list[Callback], augment=None, lr_scales: dict[int, float] | None = None,
+                 forward=None) -> Trainer:
     """Optimizer (decay groups), per-iteration schedule, clipping and penalties for `model`."""
     steps_per_epoch = max(1, -(-train_rows // cfg.train.batch_size))
     schedule = build_schedule(cfg.schedule.model_copy(update={"name": schedule_name(cfg)}), base_lr=base_lr(cfg), total_steps=steps_per_epoch * cfg.train.epochs)
     reg = cfg.regularization
     return Trainer(model=model, loss_fn=loss_function(task, reg.label_smoothing),
                    optimizer=build_optimizer(model, cfg.optimizer, lr_scales=lr_scales), schedule=schedule,
-                   augment=augment,
+                   augment=augment, forward=forward or call_model,
                    classification=task == "classification", clip_mode=cfg.clip.name,
                    clip_threshold=cfg.clip.threshold,
                    penalty=(lambda m: penalty(m, l1=reg.l1, l2=reg.l2)) if reg.l1 or reg.l2 else None,
