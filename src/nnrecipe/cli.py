@@ -112,10 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="T > 0: below 1 sharper and more repetitive, above 1 more random (default 0.8)")
     p.add_argument("--seed", type=int, default=0)
 
-    p = sub.add_parser("evaluate", help="metrics of a trained run on labelled data",
-                       description="Prints the test-block metrics for new labelled data.")
-    p.add_argument("run", metavar="RUN_DIR")
-    p.add_argument("--data", required=True, metavar="SOURCE", help="labelled CSV/NPZ or a bundled name")
+    p = sub.add_parser("evaluate", help="metrics of a trained run on labelled data, or of COCO detections",
+                       description="Prints the test-block metrics of RUN_DIR on new labelled data; with "
+                       "--task detection, COCO mAP@[.5:.95], AP50, AP75, small/medium/large and per-class AP "
+                       "of a COCO results file against COCO ground truth (no run needed).")
+    p.add_argument("run", metavar="RUN_DIR", nargs="?", default=None)
+    p.add_argument("--data", default=None, metavar="SOURCE", help="labelled CSV/NPZ or a bundled name")
+    p.add_argument("--task", choices=["detection"], default=None, help="detection: evaluate --gt/--pred files")
+    p.add_argument("--gt", default=None, metavar="GT.json", help="COCO ground truth (images, annotations, categories)")
+    p.add_argument("--pred", default=None, metavar="PRED.json",
+                   help="COCO results list of {image_id, category_id, bbox [x,y,w,h], score}")
     p.add_argument("--out", default=None, metavar="FILE.json", help="also write the metrics as JSON")
     p = sub.add_parser("doctor", help="run the tuning recipe: initial loss, activations, overfit a small "
                        "sample, LR range test, coarse search, curve diagnosis",
@@ -298,10 +304,20 @@ def _cmd_sample(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
+    from nnrecipe.evaluation import evaluate_detection
     from nnrecipe.inference import evaluate
     from nnrecipe.run import load
 
-    result = evaluate(load(args.run), args.data, out=args.out)
+    if args.task == "detection":
+        if not (args.gt and args.pred):
+            raise UserError("detection evaluation needs both files", "--gt/--pred",
+                            "pass --gt ground_truth.json --pred detections.json")
+        result = evaluate_detection(args.gt, args.pred, out=args.out)
+    elif args.run is None or args.data is None:
+        raise UserError("evaluate needs a run and labelled data", "RUN_DIR/--data",
+                        "pass `nnrecipe evaluate RUN_DIR --data SOURCE` (or --task detection --gt --pred)")
+    else:
+        result = evaluate(load(args.run), args.data, out=args.out)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -1,12 +1,16 @@
 """Held-out evaluation shared by the tabular/image and the sequence pipelines: temperature scaling
-on the validation split (`nnrecipe.post.temperature`) and the classification metrics of a split
-with the fitted temperature applied."""
+on the validation split (`nnrecipe.post.temperature`), the classification metrics of a split
+with the fitted temperature applied, and COCO detection metrics of result files."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from nnrecipe.config import Config
-from nnrecipe.metrics import (classification_metrics, expected_calibration_error, max_calibration_error, nll,
-                              reliability_bins)
+from nnrecipe.data.coco import load_coco
+from nnrecipe.metrics import (classification_metrics, coco_map, expected_calibration_error,
+                              max_calibration_error, nll, reliability_bins)
 from nnrecipe.post.temperature import T_MAX, T_MIN, apply_temperature, temperature_fit
 from nnrecipe.training.loop import predict_logits
 
@@ -38,3 +42,14 @@ def calibration_report(logits, y, *, fit: bool = True, n_bins: int = 15) -> dict
 
 _NOTES = {"separated": "validation set perfectly separated: NLL has no minimum in T, kept T = 1",
           "boundary": f"the NLL optimum lies outside T in [{T_MIN}, {T_MAX}], kept T = 1"}
+
+
+def evaluate_detection(gt_path, pred_path, *, out=None) -> dict:
+    """COCO metrics of a results file against ground truth (`nnrecipe.metrics.coco_map`); JSON keys
+    map, map_50, map_75, map_small, map_medium, map_large, map_per_class ({category_id: AP})."""
+    gt, detections = load_coco(gt_path, pred_path)
+    result = coco_map(gt, detections)
+    result["map_per_class"] = {str(k): v for k, v in result["map_per_class"].items()}
+    if out:
+        Path(out).write_text(json.dumps(result, indent=2))
+    return result
