@@ -4,6 +4,8 @@ with the fitted temperature applied, and COCO detection metrics of result files.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -19,6 +21,23 @@ def classification_split(model, X, y, class_names: list[str], temperature: float
     logits = predict_logits(model, X).cpu().double()
     return classification_metrics(apply_temperature(logits, temperature), y.cpu(), class_names=class_names,
                                   n_bins=n_bins)
+
+
+def predictions_csv(y_true, outputs, class_names: list[str] | None) -> str:
+    """``predictions.csv`` of a split: ``y_true,prob_<class>…`` (classification: class indices and
+    calibrated probabilities) or ``y_true,prediction`` (regression, original units). The report's
+    PR/ROC curves and residual plot are drawn from it."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    if class_names is not None:
+        writer.writerow(["y_true"] + [f"prob_{c}" for c in class_names])
+        for t, row in zip(y_true.tolist(), outputs.tolist()):
+            writer.writerow([int(t)] + [f"{p:.6g}" for p in row])
+    else:
+        writer.writerow(["y_true", "prediction"])
+        for t, p in zip(y_true.tolist(), outputs.tolist()):
+            writer.writerow([f"{t:.8g}", f"{p:.8g}"])
+    return buf.getvalue()
 
 
 def calibrate(model, X_val, y_val, cfg: Config) -> dict:

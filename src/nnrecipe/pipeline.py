@@ -16,8 +16,9 @@ import torch
 
 from nnrecipe.config import Config, config_to_dict, flag_overrides, is_sequence_run, resolve_config
 from nnrecipe.errors import TrainingDiverged, UserError
-from nnrecipe.evaluation import calibrate, classification_split
+from nnrecipe.evaluation import calibrate, classification_split, predictions_csv
 from nnrecipe.metrics import regression_metrics
+from nnrecipe.post.temperature import apply_temperature
 from nnrecipe.data.augment import make_augmenter
 from nnrecipe.prepare import Prepared, prepare_for, to_tensors
 from nnrecipe.recipe.diagnosis import diagnose_history
@@ -40,6 +41,15 @@ def _evaluate_split(model, X, y, data: Prepared, split: str, temperature: float,
     logits = predict_logits(model, X).cpu().double()
     pred = data.target_scaler.inverse_transform(logits.squeeze(-1).numpy())
     return regression_metrics(torch.as_tensor(pred), torch.as_tensor(data.y_raw[split]))
+
+
+def _test_predictions(model, X, y, data: Prepared, temperature: float) -> str:
+    """predictions.csv: the test split's labels with calibrated probabilities (or predictions)."""
+    logits = predict_logits(model, X).cpu().double()
+    if data.task == "classification":
+        return predictions_csv(y.cpu(), apply_temperature(logits, temperature), data.class_names)
+    pred = data.target_scaler.inverse_transform(logits.squeeze(-1).numpy())
+    return predictions_csv(torch.as_tensor(data.y_raw["test"]), torch.as_tensor(pred), None)
 
 
 def fit(data: str | None = None, *, config: Config | dict | str | Path | None = None,
@@ -146,8 +156,9 @@ def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.dev
             "temperature": temperature, "transform": prepared.transform.to_json(),
             "target_scaler": prepared.target_scaler.to_dict() if prepared.target_scaler else None,
             "data": prepared.name}
+    predictions = _test_predictions(model, *tensors["test"], prepared, temperature)
     run = Run(dir=None, model=model.cpu().eval(), info=info, metrics=metrics, config=config_to_dict(cfg),
-              transform=prepared.transform)
+              transform=prepared.transform, predictions=predictions)
     return _Trained(run, history.rows, health.rows, diverged)
 
 

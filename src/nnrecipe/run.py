@@ -39,6 +39,7 @@ class Run:
     config: dict = field(default_factory=dict)
     members: list["Run"] = field(default_factory=list)  # an ensemble's members (model is None then)
     transform: InputTransform | None = None  # raw rows → model input (ensembles: the members')
+    predictions: str | None = None  # predictions.csv text for the test split (written by fit)
 
     @property
     def task(self) -> str:

@@ -73,5 +73,7 @@ def write_run(run: Run, history_rows: list[dict], cfg: Config, final: Path, *,
         write_health_csv(health_rows or [], tmp / "health.csv")
         (tmp / "metrics.json").write_text(json.dumps(run.metrics, indent=2))
         save_model(run, tmp)
+        if run.predictions:
+            (tmp / "predictions.csv").write_text(run.predictions)
         plot_run(tmp)
     return Path(final)
