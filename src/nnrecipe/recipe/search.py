@@ -32,6 +32,18 @@ from nnrecipe.errors import TrainingDiverged
 TrainTrial = Callable[[Config, Callable[[int, float], None]], float]
 
 
+def open_storage(storage: str | None):
+    """An Optuna storage from a string: ``journal:PATH`` is a `JournalStorage` on a local file
+    (append-only with file locks: the safe choice for several processes on one machine); any other
+    string is an RDB URL (``sqlite:///study.db``, ``postgresql://user:pw@host/db`` for machines that
+    share a study); None is in memory."""
+    if storage and storage.startswith("journal:"):
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+        return JournalStorage(JournalFileBackend(storage[len("journal:"):]))
+    return storage
+
+
 def _trial_row(trial: optuna.trial.FrozenTrial) -> dict:
     return {"number": trial.number, "lr": trial.params.get("lr"), "weight_decay": trial.params.get("weight_decay"),
             "value": trial.value, "state": trial.state.name, "diverged": bool(trial.user_attrs.get("diverged"))}
@@ -47,8 +59,10 @@ def coarse_search(base: Config, train_trial: TrainTrial, *, lrs: Sequence[float]
     ``report(epoch, val_loss)`` after each epoch (it raises `optuna.TrialPruned` to stop a bad
     trial: let it propagate) and returns the trial's (final or best) validation loss.
 
-    `storage` is any Optuna storage URL (``sqlite:///study.db``, a PostgreSQL URL, …); an existing
-    study of that name is resumed, so several machines can work on one grid. None: in memory.
+    `storage` is any Optuna storage URL (``sqlite:///study.db``, a PostgreSQL URL, …) or
+    ``journal:PATH`` (`open_storage`); an existing study of that name is resumed, so several
+    processes or machines work on one grid (give every worker the same `seed`: the grid sampler
+    numbers the grid points in a seed-shuffled order). None: in memory.
 
     Returns ``{"trials": [{number, lr, weight_decay, value, state, diverged}, …] (all trials of the
     study), "best": {lr, weight_decay, value} | None, "best_config": dict | None, "storage",
@@ -84,7 +98,7 @@ def coarse_search(base: Config, train_trial: TrainTrial, *, lrs: Sequence[float]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         sampler = optuna.samplers.GridSampler({"lr": lrs, "weight_decay": weight_decays}, seed=seed)
-        study = optuna.create_study(storage=storage, study_name=study_name, direction="minimize",
+        study = optuna.create_study(storage=open_storage(storage), study_name=study_name, direction="minimize",
                                     sampler=sampler, load_if_exists=True,
                                     pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
         # On a finished study GridSampler would re-run one grid point; skip instead.
