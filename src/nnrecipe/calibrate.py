@@ -22,6 +22,7 @@ from nnrecipe.errors import UserError
 from nnrecipe.evaluation import calibration_report
 from nnrecipe.inference import _features
 from nnrecipe.prepare import prepare_for
+from nnrecipe.report.html import write_report
 from nnrecipe.report.plots import plot_run
 from nnrecipe.run import Run, load
 
@@ -61,4 +62,5 @@ def recalibrate(run_dir: str | Path, data: str | None = None) -> dict:
     _write_json(run_dir / "metrics.json", metrics)
     _write_json(run_dir / "model.json", info)
     plot_run(run_dir)
+    write_report(run_dir)
     return report

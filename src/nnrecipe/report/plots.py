@@ -229,7 +229,8 @@ def plot_run(run_dir: Path) -> list[Path]:
     run_dir = Path(run_dir)
     plots = run_dir / "plots"
     written = []
-    if _epoch_count(run_dir / "history.csv"):  # a run that diverged in epoch 1 has no curves to draw
+    # a run that diverged in epoch 1 has no curves to draw; a GAN's history has its own columns
+    if _epoch_count(run_dir / "history.csv") and "train_loss" in read_history(run_dir / "history.csv"):
         written.append(plots / "learning_curves.png")
         plot_learning_curves(run_dir / "history.csv", written[0])
     metrics = _read_metrics(run_dir / "metrics.json")
