@@ -1,5 +1,16 @@
 """Writing a run directory atomically: every file goes into a hidden temporary sibling, which is
-renamed into place (one ``os.rename``) only when complete, so a failure leaves nothing behind."""
+renamed into place (one ``os.rename``) only when complete, so a failure leaves nothing behind.
+
+A single-model `fit` checkpoints while it trains, so its directory must exist before the end
+(`RunInProgress`). When training starts (after every bad-input check has had its chance to fail)
+the directory appears in one rename holding ``config.yaml``, an empty ``checkpoints/`` and the
+marker file ``INCOMPLETE``; the process holds an exclusive lock on the marker (``flock``; the
+kernel drops it when the process dies) so a second ``--resume`` cannot write into a run that is
+still training. At the end the final files are written (by `write_run`) into a hidden
+``.final-*`` folder inside the run, fsynced, moved into place, and the marker is deleted last:
+that deletion is the commit. A directory with the marker is incomplete (`nnrecipe.load` refuses
+it, ``nnrecipe fit --resume`` continues it); one without it holds every final file, whole.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +26,14 @@ from pathlib import Path
 from nnrecipe.config import Config, save_config
 from nnrecipe.errors import UserError
 from nnrecipe.recipe.health import write_health_csv
-from nnrecipe.run import Run, save_model
+from nnrecipe.run import INCOMPLETE, Run, save_model
 from nnrecipe.training.callbacks import History
+from nnrecipe.training.checkpoint import fsync_dir
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; resuming one run twice at once is then not caught
+    fcntl = None
 
 
 def write_history(rows: list[dict], path: Path) -> None:
@@ -65,6 +82,7 @@ def atomic_dir(final: Path):
 def write_run(run: Run, history_rows: list[dict], cfg: Config, final: Path, *,
               health_rows: list[dict] | None = None) -> Path:
     """Write every artifact into a temporary sibling directory, then move it into place."""
+    from nnrecipe.report.html import write_report
     from nnrecipe.report.plots import plot_run
 
     with atomic_dir(final) as tmp:
@@ -76,4 +94,97 @@ def write_run(run: Run, history_rows: list[dict], cfg: Config, final: Path, *,
         if run.predictions:
             (tmp / "predictions.csv").write_text(run.predictions)
         plot_run(tmp)
+        write_report(tmp)  # report.html: the run's evidence on one self-contained page
     return Path(final)
+
+
+def _fsync_tree(root: Path) -> None:
+    for folder, _, files in os.walk(root):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as fh:
+                os.fsync(fh.fileno())
+        fsync_dir(folder)
+
+
+def check_resumable(run_dir: str | Path) -> Path:
+    """`run_dir` if it is an incomplete run; a `UserError` saying what it is otherwise."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run directory not found: {run_dir}", "--resume", "pass the directory of an interrupted fit")
+    if not (run_dir / INCOMPLETE).exists():
+        if (run_dir / "model.json").exists():
+            raise UserError("run is already complete", str(run_dir),
+                            f"train a new one with `nnrecipe fit --config {run_dir / 'config.yaml'} --out NEW_DIR`")
+        raise UserError("not the directory of an interrupted fit (no INCOMPLETE marker)", str(run_dir),
+                        "pass a directory written by `nnrecipe fit`")
+    if not (run_dir / "config.yaml").exists():
+        raise UserError("incomplete run without config.yaml", str(run_dir), "start the run again")
+    return run_dir
+
+
+class RunInProgress:
+    """The directory of a single-model fit that checkpoints while it trains (module docstring).
+
+    Nothing exists until `open` (call it when training starts); `finish` writes the final files
+    and commits; `close` releases the lock (always call it, e.g. in a ``finally``).
+    """
+
+    def __init__(self, final: str | Path, cfg: Config, *, resume: bool = False):
+        self.final, self.cfg, self.resume = Path(final), cfg, resume
+        self.opened = False
+        self._lock = None
+
+    def open(self) -> Path:
+        """Create the directory (new run) or take over an incomplete one (resume); return checkpoints/."""
+        if self.resume:
+            check_resumable(self.final)
+        else:
+            with atomic_dir(self.final) as tmp:
+                save_config(self.cfg, tmp / "config.yaml")
+                (tmp / "checkpoints").mkdir()
+                (tmp / INCOMPLETE).write_text(
+                    "This run has not finished: it is training, or it was interrupted.\n"
+                    f"Continue it with: nnrecipe fit --resume {self.final}\n")
+                _fsync_tree(tmp)
+            fsync_dir(self.final.parent)
+        self._take_lock()
+        self.opened = True
+        for stale in [*self.final.glob(".final-*"), *self.final.glob("..final-*")]:  # an interrupted finish
+            shutil.rmtree(stale, ignore_errors=True)
+        return self.final / "checkpoints"
+
+    def _take_lock(self) -> None:
+        if fcntl is None:
+            return
+        handle = open(self.final / INCOMPLETE, "rb")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise UserError("run is being trained by another process", str(self.final),
+                            "wait for it to finish, or stop it first") from None
+        self._lock = handle
+
+    def finish(self, run: Run, history_rows: list[dict], *, health_rows: list[dict] | None = None) -> Path:
+        """Write the final files next to checkpoints/ and commit by deleting the INCOMPLETE marker."""
+        staging = self.final / f".final-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            write_run(run, history_rows, self.cfg, staging, health_rows=health_rows)
+            _fsync_tree(staging)
+            for entry in sorted(staging.iterdir()):
+                target = self.final / entry.name
+                if entry.is_dir() and target.is_dir():  # plots/ of an earlier, interrupted finish
+                    shutil.rmtree(target)
+                os.replace(entry, target)
+            fsync_dir(self.final)
+            (self.final / INCOMPLETE).unlink(missing_ok=True)  # the commit: from here on, complete
+            fsync_dir(self.final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return self.final
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the descriptor releases the flock
+            self._lock = None

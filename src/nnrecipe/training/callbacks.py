@@ -2,9 +2,13 @@
 
 Hooks, each receiving the trainer and a plain ``logs`` dict:
 ``on_fit_begin``, ``on_epoch_begin``, ``on_batch_end`` (log steps only: `logs` then holds synced
-floats), ``on_validation_end``, ``on_epoch_end``, ``on_fit_end``. A callback stops training by
+floats), ``on_step_end`` (only for a callback with ``every_steps`` = N, after every N-th optimizer
+step), ``on_validation_end``, ``on_epoch_end``, ``on_fit_end``. A callback stops training by
 setting ``trainer.should_stop = True``. Callbacks run in ascending ``order``: early stopping (0)
 restores the best weights before anything later (checkpoint writers, 10+) reads them.
+
+Callbacks with state a resumed run needs (`History`, `EarlyStopping`) have ``state_dict`` /
+``load_state_dict``: plain values and tensors, which `nnrecipe.training.checkpoint` saves.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ import torch
 
 class Callback:
     order = 50
+    every_steps: int | None = None  # N: the trainer calls on_step_end after every N-th step
 
     def on_fit_begin(self, trainer, logs: dict) -> None: ...
     def on_epoch_begin(self, trainer, logs: dict) -> None: ...
     def on_batch_end(self, trainer, logs: dict) -> None: ...
+    def on_step_end(self, trainer, logs: dict) -> None: ...
     def on_validation_end(self, trainer, logs: dict) -> None: ...
     def on_epoch_end(self, trainer, logs: dict) -> None: ...
     def on_fit_end(self, trainer, logs: dict) -> None: ...
@@ -37,6 +43,12 @@ class History(Callback):
 
     def on_epoch_end(self, trainer, logs):
         self.rows.append({k: logs.get(k) for k in self.columns})
+
+    def state_dict(self) -> dict:
+        return {"rows": [dict(row) for row in self.rows]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rows = [{k: row.get(k) for k in self.columns} for row in state["rows"]]
 
 
 class EarlyStopping(Callback):
@@ -75,6 +87,17 @@ class EarlyStopping(Callback):
         if self.best_state is not None:
             trainer.model.load_state_dict(self.best_state)
         logs["best_epoch"] = self.best_epoch
+
+    def state_dict(self) -> dict:
+        # best = inf before the first finite epoch: stored as None so the state is strict JSON
+        return {"best": self.best if math.isfinite(self.best) else None, "best_epoch": self.best_epoch,
+                "wait": self.wait, "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best = math.inf if state["best"] is None else float(state["best"])
+        self.best_epoch, self.wait = int(state["best_epoch"]), int(state["wait"])
+        best = state["best_state"]
+        self.best_state = None if best is None else {k: v.detach().clone() for k, v in best.items()}
 
 
 class ProgressBar(Callback):
