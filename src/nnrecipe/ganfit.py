@@ -1,0 +1,163 @@
+"""Training and evaluation of GANs (`nnrecipe.models.gan`).
+
+Each step (Goodfellow et al. 2014, Algorithm 1 with k = 1 and the non-saturating G loss):
+
+    x ~ batch, z ~ N(0, I), x̃ = G(z)
+    D step: minimize BCE(D(x), real_label) + BCE(D(x̃.detach()), fake_label)
+    G step: minimize −log D(x̃)
+
+G and D have their own optimizer built from ``optimizer.*`` (default for gan: Adam, lr 2e-4,
+β = (0.5, 0.999), no weight decay, constant LR: DCGAN's settings). There is no validation loss for
+a GAN, so every epoch runs and the last weights are kept. history.csv holds per epoch: d_loss,
+g_loss, d_real = mean D(x) and d_fake = mean D(G(z)) (on the D step's batch, before its update),
+lr, seconds. A fixed noise batch is drawn through G (eval mode) at ``generative.snapshots``
+evenly spaced epochs (plots/samples_epoch_N.png) and at the end (plots/samples.png).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+
+from nnrecipe.config import Config, config_to_dict, schedule_name
+from nnrecipe.errors import TrainingDiverged
+from nnrecipe.genfit import build_generative, generative_architecture, load_images, run_info, score_samples, write_files
+from nnrecipe.models.gan import GAN, discriminator_loss, generator_loss
+from nnrecipe.rundir import atomic_dir, run_dir_name
+from nnrecipe.run import Run
+from nnrecipe.training.clipping import clip_gradients
+from nnrecipe.training.loop import iterate_batches
+from nnrecipe.training.optim import build_optimizer
+from nnrecipe.training.schedules import build_schedule
+from nnrecipe.training.setup import base_lr, pick_device, seed_everything
+
+COLUMNS = ("epoch", "d_loss", "g_loss", "d_real", "d_fake", "lr", "seconds")
+
+
+def snapshot_epochs(epochs: int, count: int) -> list[int]:
+    """`count` evenly spaced epochs in 1..epochs (the last included)."""
+    if count <= 0:
+        return []
+    return sorted({int(round(e)) for e in np.linspace(1, epochs, min(count, epochs))})
+
+
+def train_gan(model: GAN, X: torch.Tensor, cfg: Config, *, epochs: int, progress_bar=None,
+              fixed_noise: torch.Tensor | None = None,
+              keep: list[int] = ()) -> tuple[list[dict], dict[int, torch.Tensor]]:
+    """Alternate D and G steps for `epochs`; returns (history rows, {epoch: G(fixed_noise)})."""
+    g = cfg.generative
+    G, D = model.generator, model.discriminator
+    opt_g, opt_d = build_optimizer(G, cfg.optimizer), build_optimizer(D, cfg.optimizer)
+    steps = max(1, -(-len(X) // cfg.train.batch_size))
+    schedule = build_schedule(cfg.schedule.model_copy(update={"name": schedule_name(cfg)}), base_lr=base_lr(cfg),
+                              total_steps=steps * epochs)
+    batches = torch.Generator().manual_seed(cfg.train.seed)
+    rows, snapshots, step = [], {}, 0
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        sums, count = torch.zeros(4, device=X.device), 0
+        for idx in iterate_batches(len(X), cfg.train.batch_size, batches, X.device, drop_singleton=True):
+            lr = schedule.lr_at(step)
+            for opt in (opt_g, opt_d):
+                for group in opt.param_groups:
+                    group["lr"] = lr
+            real = X[idx]
+            fake = G(torch.randn(len(idx), model.latent_dim, device=X.device))
+            real_logits, fake_logits = D(real), D(fake.detach())
+            d_loss = discriminator_loss(real_logits, fake_logits, real_label=g.real_label, fake_label=g.fake_label)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            clip_gradients(list(D.parameters()), mode=cfg.clip.name, threshold=cfg.clip.threshold)
+            opt_d.step()
+            g_loss = generator_loss(D(fake))  # D's fresh grads from here are cleared before its next step
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            clip_gradients(list(G.parameters()), mode=cfg.clip.name, threshold=cfg.clip.threshold)
+            opt_g.step()
+            step += 1
+            sums += torch.stack([d_loss.detach(), g_loss.detach(), torch.sigmoid(real_logits.detach()).mean(),
+                                 torch.sigmoid(fake_logits.detach()).mean()])
+            count += 1
+        d_mean, g_mean, d_real, d_fake = (sums / max(count, 1)).tolist()  # one host sync per epoch
+        if not (math.isfinite(d_mean) and math.isfinite(g_mean)):
+            raise TrainingDiverged(step, epoch, d_mean if not math.isfinite(d_mean) else g_mean)
+        rows.append({"epoch": epoch, "d_loss": d_mean, "g_loss": g_mean, "d_real": d_real, "d_fake": d_fake,
+                     "lr": lr, "seconds": time.perf_counter() - start})
+        if fixed_noise is not None and epoch in keep:
+            snapshots[epoch] = _draw(model, fixed_noise)
+        if progress_bar is not None:
+            progress_bar.progress.update(progress_bar.task, completed=epoch,
+                                         stats=f"D {d_mean:.3f}  G {g_mean:.3f}  D(x) {d_real:.2f}  D(G(z)) {d_fake:.2f}")
+    return rows, snapshots
+
+
+@torch.no_grad()
+def _draw(model: GAN, noise: torch.Tensor) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    images = model.generator(noise).cpu()
+    model.train(was_training)
+    return images
+
+
+def _figures(rows: list[dict], snapshots: dict[int, torch.Tensor], final: torch.Tensor, cfg: Config,
+             plots) -> list[str]:
+    from nnrecipe.report.genplots import plot_gan_curves, plot_image_grid
+
+    n = cfg.generative.grid
+    written = []
+    for epoch, images in sorted(snapshots.items()):
+        plot_image_grid(images.numpy(), plots / f"samples_epoch_{epoch}.png", ncol=n,
+                        title=f"GAN, fixed noise, epoch {epoch}")
+        written.append(f"samples_epoch_{epoch}.png")
+    plot_image_grid(final.numpy(), plots / "samples.png", ncol=n,
+                    title=f"GAN samples, fixed noise, {len(rows)} epochs")
+    history = {k: np.array([r[k] for r in rows], dtype=float) for k in COLUMNS}
+    plot_gan_curves(history, plots / "gan_curves.png")
+    return written + ["samples.png", "gan_curves.png"]
+
+
+def fit_gan(cfg: Config, *, out, progress: bool) -> Run:
+    started = time.perf_counter()
+    seed = cfg.train.seed
+    seed_everything(seed)
+    device = pick_device(cfg.train.device)
+    data = load_images(cfg, device)
+    spec = generative_architecture(cfg, data.image_shape)
+    model = build_generative(spec).to(device)
+    g = cfg.generative
+    fixed = torch.randn(g.grid ** 2, g.latent_dim, generator=torch.Generator().manual_seed(seed + 1)).to(device)
+    bar = None
+    if progress:
+        from nnrecipe.training.callbacks import ProgressBar
+
+        bar = ProgressBar(cfg.train.epochs, description=f"fit {data.name} gan")
+        bar.on_fit_begin(None, {})
+    try:
+        rows, snapshots = train_gan(model, data.X["train"], cfg, epochs=cfg.train.epochs, progress_bar=bar,
+                                    fixed_noise=fixed, keep=snapshot_epochs(cfg.train.epochs, g.snapshots))
+    finally:
+        if bar is not None:
+            bar.on_fit_end(None, {})
+    train_seconds = time.perf_counter() - started
+    model.eval()
+    last = rows[-1]
+    metrics = {"task": "generative", "model": "gan", "arch": g.arch, "epochs_run": len(rows),
+               "final": {k: last[k] for k in ("d_loss", "g_loss", "d_real", "d_fake")},
+               "train_seconds": train_seconds, "lr": base_lr(cfg), "seed": seed, "status": "ok",
+               "labels": {"real": g.real_label, "fake": g.fake_label}, "pixel_range": list(data.pixel_range)}
+    run = Run(dir=None, model=model, info=run_info(spec, data), metrics=metrics, config=config_to_dict(cfg))
+    final = run_dir_name(out, cfg, data.name)
+    with atomic_dir(final) as tmp:
+        scores = score_samples(cfg, data, model, tmp, progress=progress)
+        if scores is not None:
+            metrics["scores"] = scores
+        metrics["plots"] = _figures(rows, snapshots, _draw(model, fixed), cfg, tmp / "plots")
+        model.cpu()
+        write_files(tmp, run, cfg, rows, COLUMNS)
+    run.dir = final
+    return run

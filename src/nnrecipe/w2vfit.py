@@ -1,0 +1,317 @@
+"""`fit` for word2vec runs (`model.name: word2vec`) and what a run of word vectors answers:
+nearest words, analogies and analogy-question accuracy.
+
+Training (models/word2vec.py has the formulas): each epoch the corpus is subsampled, cut into
+chunks of `CHUNK_TOKENS` tokens, turned into skip-gram pairs or CBOW windows with tensor ops,
+shuffled within the chunk and fed in batches of ``word2vec.batch_size`` to plain SGD on the
+*summed* loss, so each pair moves the vectors by lr·∇ℓ as in word2vec.c. The LR falls linearly with
+the share of corpus words processed, from ``lr`` to ``lr·min_lr_factor`` (word2vec.c's schedule).
+The ``optimizer``/``schedule``/``clip`` sections do not apply. Throughput is reported as corpus
+words (in-vocabulary tokens before subsampling, word2vec.c's count) per second of training.
+
+Queries use the target vectors W, unit-normalized (x̂ = x/‖x‖):
+- similar(w): the words with the largest cos(x̂, ŵ), w excluded.
+- analogy(a, b, c) = 3CosAdd (Mikolov et al. 2013; Levy & Goldberg 2014): the words x with the
+  largest cos(x̂, â − b̂ + ĉ), a, b and c excluded; "king man woman" → queen.
+- An analogy file line ``a b c d`` asks analogy(b, a, c) == d; a question with a word outside the
+  vocabulary is skipped (counted, not scored); accuracy = correct / answered, per section and overall.
+
+The run directory holds the usual files plus ``vectors.txt`` in word2vec's text format: a first
+line "V D", then one line "word v1 … vD" per word, most frequent first.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from nnrecipe.config import Config, config_to_dict, save_config
+from nnrecipe.data.corpus import PREFIX, WordVocab, encode_corpus, load_corpus, read_analogies
+from nnrecipe.errors import TrainingDiverged, UserError
+from nnrecipe.models.word2vec import (Word2Vec, cbow_windows, draw_negatives, keep_probability,
+                                      noise_distribution, skipgram_pairs)
+from nnrecipe.rundir import atomic_dir, require_empty_out, run_dir_name, write_history
+from nnrecipe.run import Run, save_model
+from nnrecipe.training.setup import pick_device, seed_everything
+
+CHUNK_TOKENS = 1_000_000  # tokens turned into pairs at once (bounds memory: ~2·window pairs per token)
+DEFAULT_LR = {1: 0.025, 0: 0.05}  # word2vec.c: skip-gram, CBOW
+SPARSE_FROM = 1_000_000  # V·D from which the embeddings use sparse gradients
+
+
+@dataclass
+class WordVectors:
+    words: list[str]
+    vectors: torch.Tensor  # [V, D] float32
+    index: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.index = {w: i for i, w in enumerate(self.words)}
+        self.unit = self.vectors / self.vectors.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+    def id(self, word: str, where: str) -> int:
+        key = word.lower()
+        if key not in self.index:
+            close = difflib.get_close_matches(key, self.words, n=3)
+            raise UserError(f"'{word}' is not in the vocabulary ({len(self.words)} words)", where,
+                            f"try {', '.join(close)}" if close else "pick a word seen at least min_count times")
+        return self.index[key]
+
+    def _top(self, query: torch.Tensor, exclude: list[int], top: int) -> list[tuple[str, float]]:
+        if top < 1:
+            raise UserError(f"top must be >= 1, got {top}", "--top", "ask for at least one word")
+        scores = self.unit @ (query / query.norm().clamp_min(1e-12))
+        scores[exclude] = -float("inf")
+        k = min(top, len(self.words) - len(set(exclude)))
+        values, ids = scores.topk(max(k, 0))
+        return [(self.words[i], float(v)) for v, i in zip(values.tolist(), ids.tolist())]
+
+    def similar(self, word: str, top: int = 10, *, where: str = "word") -> list[tuple[str, float]]:
+        i = self.id(word, where)
+        return self._top(self.unit[i], [i], top)
+
+    def analogy(self, a: str, b: str, c: str, top: int = 10, *, where: str = "words") -> list[tuple[str, float]]:
+        ia, ib, ic = (self.id(w, where) for w in (a, b, c))
+        return self._top(self.unit[ia] - self.unit[ib] + self.unit[ic], [ia, ib, ic], top)
+
+
+def write_word2vec_text(path: Path, words: list[str], vectors: torch.Tensor) -> None:
+    rows = vectors.detach().cpu().double().tolist()
+    with Path(path).open("w", encoding="utf-8") as fh:
+        fh.write(f"{len(words)} {vectors.shape[1]}\n")
+        for word, row in zip(words, rows):
+            fh.write(word + " " + " ".join(format(x, ".7g") for x in row) + "\n")
+
+
+def read_word2vec_text(path: str | Path) -> WordVectors:
+    """Parse word2vec's text format (first line "V D", then "word v1 … vD")."""
+    path = Path(path)
+    bad = UserError(f"{path.name} is not in word2vec text format", str(path), "first line 'V D', then 'word v1 ... vD'")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        n, dim = (int(v) for v in lines[0].split())
+        rows = [line.rstrip().split(" ") for line in lines[1:n + 1]]
+        vectors = torch.tensor([[float(v) for v in r[1:]] for r in rows], dtype=torch.float32)
+    except FileNotFoundError:
+        raise UserError(f"missing {path.name}", str(path.parent), "pass a word2vec run directory") from None
+    except (OSError, UnicodeDecodeError, ValueError, IndexError):
+        raise bad from None
+    if len(rows) != n or vectors.shape != (n, dim):
+        raise bad
+    return WordVectors([r[0] for r in rows], vectors)
+
+
+def load_vectors(run_dir: str | Path) -> WordVectors:
+    """The target vectors W of a word2vec run, with its vocabulary."""
+    run_dir = Path(run_dir)
+    fix = "pass a directory written by `nnrecipe fit --model word2vec`"
+    try:
+        info = json.loads((run_dir / "model.json").read_text())
+        weights = load_file(str(run_dir / "model.safetensors"))["target.weight"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserError(f"not a readable word2vec run ({type(exc).__name__})", str(run_dir), fix) from None
+    if not isinstance(info, dict) or info.get("task") != "embedding" or len(info.get("vocab", [])) != len(weights):
+        raise UserError("not a word2vec run", str(run_dir), fix)
+    return WordVectors(info["vocab"], weights.float())
+
+
+def similar(run_dir: str | Path, word: str, top: int = 10) -> list[tuple[str, float]]:
+    """(word, cosine) of the `top` nearest words to `word`, itself excluded."""
+    return load_vectors(run_dir).similar(word, top, where=str(run_dir))
+
+
+def analogy(run_dir: str | Path, a: str, b: str, c: str, top: int = 10) -> list[tuple[str, float]]:
+    """(word, cosine) nearest to â − b̂ + ĉ (3CosAdd), a, b, c excluded: analogy(king, man, woman)."""
+    return load_vectors(run_dir).analogy(a, b, c, top, where=str(run_dir))
+
+
+def _accuracy(correct: int, answered: int, skipped: int) -> dict:
+    return {"accuracy": correct / answered if answered else None, "correct": correct,
+            "answered": answered, "skipped": skipped}
+
+
+def score_analogies(vectors: WordVectors, sections: dict[str, list[tuple[str, str, str, str]]]) -> dict:
+    """Per-section and overall accuracy of "a b c d" questions (prediction: analogy(b, a, c))."""
+    result, total = {}, [0, 0, 0]
+    for name, questions in sections.items():
+        known = [q for q in questions if all(w in vectors.index for w in q)]
+        correct = 0
+        if known:
+            ids = torch.tensor([[vectors.index[w] for w in q] for q in known])
+            for chunk in ids.split(1024):
+                a, b, c, d = chunk.unbind(1)
+                scores = (vectors.unit[b] - vectors.unit[a] + vectors.unit[c]) @ vectors.unit.T
+                rows = torch.arange(len(chunk))
+                for col in (a, b, c):
+                    scores[rows, col] = -float("inf")
+                correct += int((scores.argmax(1) == d).sum())
+        result[name] = _accuracy(correct, len(known), len(questions) - len(known))
+        total = [total[0] + correct, total[1] + len(known), total[2] + len(questions) - len(known)]
+    return {"overall": _accuracy(*total), "sections": result}
+
+
+def evaluate_analogies(run_dir: str | Path, questions: str | Path) -> dict:
+    """Accuracy of a run's vectors on a questions-words file (or ``w2v:synthetic``)."""
+    return {"file": str(questions), **score_analogies(load_vectors(run_dir), read_analogies(questions))}
+
+
+@contextmanager
+def intra_op_threads(n: int | None):
+    """torch's intra-op thread count set to `n` inside the block (None: unchanged), restored after."""
+    previous = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def train_word2vec(model: Word2Vec, ids: torch.Tensor, sentence: torch.Tensor, counts: torch.Tensor, *,
+                   sg: bool, window: int, negative: int, ns_exponent: float, sample: float, lr: float,
+                   min_lr_factor: float, batch_size: int, epochs: int, generator: torch.Generator,
+                   device: torch.device, on_epoch=None) -> list[dict]:
+    """SGD on the summed negative-sampling loss; returns one history row per epoch. An epoch whose
+    mean loss is not finite is undone (the weights from before it are restored) and ends training."""
+    cdf = noise_distribution(counts, ns_exponent).cumsum(0)
+    keep = keep_probability(counts, sample)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    total, done, rows = epochs * ids.numel(), 0, []
+    for epoch in range(1, epochs + 1):
+        started, loss_sum, examples = time.perf_counter(), torch.zeros((), device=device), 0
+        before = {k: v.detach().clone() for k, v in model.state_dict().items()}  # V×D, cheap per epoch
+        for start in range(0, ids.numel(), CHUNK_TOKENS):
+            chunk, sent = ids[start:start + CHUNK_TOKENS], sentence[start:start + CHUNK_TOKENS]
+            kept = torch.rand(chunk.numel(), generator=generator, dtype=torch.float64) < keep[chunk]
+            units = (skipgram_pairs if sg else cbow_windows)(chunk[kept], sent[kept], window, generator)
+            n = units[0].numel()
+            order = torch.randperm(n, generator=generator)
+            units = [u[order].to(device) for u in units]
+            for s in range(0, n, batch_size):
+                step_lr = lr * max(min_lr_factor, 1 - (done + chunk.numel() * s / n) / total)
+                for group in optimizer.param_groups:
+                    group["lr"] = step_lr
+                batch = [u[s:s + batch_size] for u in units]
+                negatives = draw_negatives(cdf, (len(batch[0]), negative), generator).to(device)
+                loss = (model.skipgram_loss(batch[0], batch[1], negatives) if sg
+                        else model.cbow_loss(batch[1], batch[2], batch[0], negatives))
+                optimizer.zero_grad(set_to_none=True)
+                loss.sum().backward()
+                optimizer.step()
+                loss_sum += loss.detach().sum()  # no host sync per step
+            examples += n
+            done += chunk.numel()
+        row = {"epoch": epoch, "train_loss": float(loss_sum) / max(examples, 1),
+               "lr": lr * max(min_lr_factor, 1 - done / total), "seconds": time.perf_counter() - started,
+               "examples": examples}
+        rows.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+        if not math.isfinite(row["train_loss"]):
+            model.load_state_dict(before)
+            break
+    return rows
+
+
+def fit_word2vec(cfg: Config, *, out, progress: bool) -> Run:
+    started = time.perf_counter()
+    require_empty_out(out)
+    seed_everything(cfg.train.seed)
+    w = cfg.word2vec
+    analogy_source = w.analogies or (cfg.data.source if cfg.data.source == f"{PREFIX}synthetic" else None)
+    questions = read_analogies(analogy_source) if analogy_source else None  # fail before training
+    sentences, name = load_corpus(cfg.data.source)
+    vocab = WordVocab.build(sentences, min_count=w.min_count, max_size=w.max_vocab)
+    ids, sentence = encode_corpus(sentences, vocab)
+    del sentences
+    device = pick_device(cfg.train.device)
+    # sparse gradients touch only a batch's rows; a dense V×D gradient per step costs more once
+    # V·D passes ~10⁶ (measured: 8× slower at V = 10⁵, D = 100; slightly faster at V = 500)
+    model = Word2Vec(len(vocab), w.dim, sparse=len(vocab) * w.dim >= SPARSE_FROM).to(device)
+    lr = w.lr or DEFAULT_LR[w.sg]
+    epochs = cfg.train.epochs
+    log = (lambda r: sys.stderr.write(f"epoch {r['epoch']}/{epochs}  loss {r['train_loss']:.4f}  "
+                                      f"lr {r['lr']:.2e}  {ids.numel() / r['seconds']:,.0f} words/s\n")) \
+        if progress else None
+    # per-step tensors are small (batch × (1+k) × D): on a busy 2-core machine, two OpenMP threads ran
+    # the synthetic fit 18× slower than one (each op waits for the descheduled thread)
+    with intra_op_threads(w.threads):
+        rows = train_word2vec(model, ids, sentence, torch.tensor(vocab.counts), sg=bool(w.sg), window=w.window,
+                              negative=w.negative, ns_exponent=w.ns_exponent, sample=w.sample, lr=lr,
+                              min_lr_factor=w.min_lr_factor, batch_size=w.batch_size, epochs=epochs,
+                              generator=torch.Generator().manual_seed(cfg.train.seed), device=device, on_epoch=log)
+    loop_seconds = sum(r["seconds"] for r in rows)  # epochs only (building SGD imports torch._dynamo: seconds)
+    last = rows[-1]["train_loss"]
+    model = model.cpu().eval()
+    vectors = WordVectors(vocab.words, model.vectors.clone())
+    metrics = {"task": "embedding", "model": "word2vec", "architecture": "skip-gram" if w.sg else "cbow",
+               "data": name, "vocab_size": len(vocab), "dim": w.dim, "corpus_words": ids.numel(),
+               "epochs_run": len(rows), "lr": lr, "seed": cfg.train.seed,
+               "status": "ok" if math.isfinite(last) else f"diverged: loss {last} in epoch {len(rows)}",
+               "final_loss": last, "train_seconds": loop_seconds,
+               "words_per_second": len(rows) * ids.numel() / loop_seconds,
+               "examples_per_second": sum(r["examples"] for r in rows) / loop_seconds,
+               "examples": "positive pairs" if w.sg else "windows"}
+    if questions is not None:
+        metrics["analogies"] = {"file": analogy_source, **score_analogies(vectors, questions)}
+    metrics["total_seconds"] = time.perf_counter() - started
+    info = {"task": "embedding", "model": "word2vec", "data": name, "vectors": "vectors.txt",
+            "word2vec": {"sg": w.sg, "dim": w.dim, "window": w.window, "negative": w.negative},
+            "vocab": vocab.words, "counts": vocab.counts}
+    run = Run(dir=None, model=model, info=info, metrics=metrics, config=config_to_dict(cfg))
+    run.dir = _write(run, rows, cfg, vectors, run_dir_name(out, cfg, name))
+    if not math.isfinite(last):
+        diverged = TrainingDiverged(sum(r["examples"] for r in rows) // w.batch_size, len(rows), last)
+        diverged.run_dir = run.dir  # holds the weights from before the failing epoch
+        raise diverged
+    return run
+
+
+def _write(run: Run, rows: list[dict], cfg: Config, vectors: WordVectors, final: Path) -> Path:
+    from nnrecipe.report.plots import plot_run
+
+    with atomic_dir(final) as tmp:
+        save_config(cfg, tmp / "config.yaml")
+        write_history([{k: r[k] for k in ("epoch", "train_loss", "lr", "seconds")} for r in rows],
+                      tmp / "history.csv")
+        (tmp / "metrics.json").write_text(json.dumps(run.metrics, indent=2))
+        save_model(run, tmp)
+        write_word2vec_text(tmp / "vectors.txt", vectors.words, vectors.vectors)
+        plot_run(tmp)
+    return Path(final)
+
+
+def _line(name: str, r: dict) -> str:
+    acc = "n/a" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
+    return f"{name}: accuracy {acc} ({r['correct']}/{r['answered']} answered, {r['skipped']} skipped)"
+
+
+def format_analogy_accuracy(result: dict) -> str:
+    """Overall, then one indented line per section."""
+    lines = [_line(f"analogies ({result['file']})", result["overall"])]
+    lines += ["  " + _line(name, r) for name, r in result["sections"].items()]
+    return "\n".join(lines)
+
+
+def format_fit_summary(m: dict) -> str:
+    """The lines `nnrecipe fit` prints for a word2vec run."""
+    lines = [f"word2vec {m['architecture']}: {m['vocab_size']} words x {m['dim']}, {m['corpus_words']:,} corpus "
+             f"words x {m['epochs_run']} epochs in {m['train_seconds']:.1f} s: {m['words_per_second']:,.0f} words/s",
+             f"final loss {m['final_loss']:.4f} per {m['examples'][:-1]}"]
+    if m.get("analogies"):
+        lines.append(format_analogy_accuracy(m["analogies"]))
+    return "\n".join(lines)
+
+
+__all__ = ["WordVectors", "analogy", "evaluate_analogies", "fit_word2vec", "format_analogy_accuracy",
+           "format_fit_summary", "intra_op_threads", "load_vectors", "read_word2vec_text", "score_analogies",
+           "similar", "train_word2vec", "write_word2vec_text"]
