@@ -6,13 +6,19 @@
     run = nnrecipe.load(run.dir)
 """
 
+from nnrecipe.attack import attack
+from nnrecipe.compress import compress  # shadows the module name, like report below
 from nnrecipe.config import Config, resolve_config
 from nnrecipe.errors import TrainingDiverged, UserError
 from nnrecipe.inference import evaluate, predict
-from nnrecipe.pipeline import fit
+from nnrecipe.pipeline import fit, resume
+from nnrecipe.post.export import export_onnx
+from nnrecipe.report.html import report as make_report
 from nnrecipe.run import Run, load
+from nnrecipe.w2vfit import analogy, evaluate_analogies, load_vectors, similar
 
 __version__ = "0.1.0"
 
-__all__ = ["Config", "Run", "TrainingDiverged", "UserError", "evaluate", "fit", "load", "predict",
-           "resolve_config", "__version__"]
+__all__ = ["Config", "Run", "TrainingDiverged", "UserError", "attack", "evaluate", "fit", "load", "predict",
+           "make_report", "resolve_config", "__version__", "export_onnx",
+           "analogy", "evaluate_analogies", "load_vectors", "similar", "compress", "resume"]

@@ -56,7 +56,7 @@ def is_sequence_run(cfg) -> bool:
 
 class ModelConfig(_Section):
     name: Literal["mlp", "cnn", "resnet", "mobilenetv2", "vit", "rnn", "lstm", "gru", "seq2seq",
-                  "transformer"] = "mlp"  # sequence data (seq:…, text CSVs): mlp means lstm/seq2seq by task
+                  "transformer", "word2vec", "autoencoder", "vae", "gan"] = "mlp"  # sequence data (seq:…, text CSVs): mlp means lstm/seq2seq by task
     hidden: tuple[int, ...] = (256, 128)  # mlp
     activation: Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "relu6"] = "relu"
     negative_slope: float = Field(0.01, ge=0)  # leaky_relu only
@@ -163,6 +163,8 @@ class TrainConfig(_Section):
     scale_lr: bool = False  # linear scaling rule: η = η_ref · batch_size / reference_batch_size
     reference_batch_size: int = Field(64, ge=1)
     ensemble: int = Field(1, ge=1)  # K members with seeds seed…seed+K−1, probabilities averaged
+    checkpoint_every_steps: int | None = Field(None, ge=1)  # also checkpoint every N steps (always: every epoch)
+    keep_checkpoints: int = Field(2, ge=1)  # newest K checkpoints kept, plus the best by val loss
 
 
 class AugmentConfig(_Section):
@@ -190,6 +192,31 @@ class TransferConfig(_Section):
     discriminative: float = Field(1.0, ge=1)  # group k below the head trains at lr / factor^k
 
 
+class PeftConfig(_Section):
+    """Parameter-efficient fine-tuning of the transfer.init_from base (`nnrecipe.training.peft`)."""
+    method: Literal["none", "lora", "adapter", "prompt"] = "none"
+    rank: int = Field(8, ge=1)  # lora: r
+    alpha: float = Field(16.0, gt=0)  # lora: the update is scaled by alpha / rank
+    targets: tuple[str, ...] = ()  # layer names (substrings) or globs; (): every Linear (+ Conv2d for lora) but the head
+    adapter_hidden: int = Field(16, ge=1)  # adapter: bottleneck width m
+    prompt_tokens: int = Field(8, ge=1)  # prompt: learned prefix vectors
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _split_targets(cls, v):
+        return tuple(s.strip() for s in v.split(",") if s.strip()) if isinstance(v, str) else v
+
+
+class AdversarialConfig(_Section):
+    """Adversarial training (`nnrecipe.post.adversarial`); eps and step_size in raw input units."""
+    method: Literal["none", "fgsm", "pgd"] = "none"
+    eps: float = Field(1.0, gt=0)  # L∞ radius in raw input units (digits: pixel values 0–16)
+    steps: int = Field(7, ge=1)  # pgd: attack steps per training batch
+    step_size: float | None = Field(None, gt=0)  # pgd: None means 2.5·eps/steps (Madry et al. 2018)
+    eval_steps: int = Field(10, ge=1)  # PGD steps of the robust accuracy reported after fit
+    raw_range: tuple[float, float] | None = None  # valid raw input range; None: [0, 16] for digits, else unclamped
+
+
 class CalibrationConfig(_Section):
     temperature: bool = True
     ece_bins: int = Field(15, ge=1)
@@ -215,6 +242,49 @@ class TextConfig(_Section):
     sample_length: int = Field(200, ge=1)  # language models: characters/tokens sampled after fit
 
 
+class Word2VecConfig(_Section):
+    """`model.name: word2vec` runs; names follow gensim's (`sg`, `window`, `negative`, `min_count`,
+    `sample`, `ns_exponent`); the LR is `lr` (gensim's alpha), the vector size `dim`."""
+    sg: Literal[0, 1] = 1  # 1: skip-gram, 0: CBOW (mean of the window's vectors)
+    dim: int = Field(100, ge=1)  # vector size D
+    window: int = Field(5, ge=1)  # max distance; each center uses b ~ U{1..window}
+    negative: int = Field(5, ge=1)  # noise words per positive pair
+    ns_exponent: float = 0.75  # noise distribution ∝ count^α
+    min_count: int = Field(5, ge=1)  # rarer words are dropped
+    max_vocab: int | None = Field(None, ge=1)  # keep only the most frequent words
+    sample: float = Field(1e-3, ge=0)  # subsampling threshold t; 0 keeps every token
+    lr: float | None = Field(None, gt=0)  # None: 0.025 skip-gram, 0.05 CBOW (word2vec.c)
+    min_lr_factor: float = Field(1e-4, ge=0, le=1)  # the LR decays linearly to lr · factor
+    batch_size: int = Field(1024, ge=1)  # positive pairs (sg) or windows (cbow) per SGD step
+    threads: int | None = Field(1, ge=1)  # torch intra-op threads while training; None: torch's default
+    analogies: str | None = None  # questions-words file scored after fit (w2v:synthetic: its own)
+
+
+class GenerativeConfig(_Section):
+    """`model.name: autoencoder | vae | gan` runs (`nnrecipe.genfit`); pixels are scaled to [0, 1]."""
+    arch: Literal["mlp", "conv"] = "mlp"  # encoder/decoder (AE, VAE) or D/G (GAN) family
+    latent_dim: int = Field(16, ge=1)  # size of z
+    hidden: tuple[int, ...] = (256, 128)  # mlp: encoder / discriminator widths; decoder / generator mirrored
+    channels: tuple[int, ...] = (64, 128)  # conv: widths of the stride-2 stages; decoder / generator reversed
+    beta: float = Field(1.0, ge=0)  # VAE: loss = reconstruction + β·KL
+    recon_loss: Literal["bce", "mse"] = "bce"  # autoencoder training loss (the VAE is always Bernoulli)
+    real_label: float = Field(0.9, ge=0, le=1)  # GAN: D's target for real images (one-sided smoothing)
+    fake_label: float = Field(0.0, ge=0, le=1)  # GAN: D's target for generated images
+    grid: int = Field(8, ge=1)  # sample grids are grid × grid images
+    snapshots: int = Field(4, ge=0)  # GAN: fixed-noise grids saved at this many evenly spaced epochs
+    embedding: Literal["pca", "tsne"] = "pca"  # plots/latent.png: 2-D projection of the test codes
+    eval_samples: int = Field(1000, ge=10)  # generated images scored by the judge classifier
+    judge: str | None = None  # classifier RUN_DIR for the scores; None: train one into RUN/judge; "none": skip
+    judge_epochs: int = Field(15, ge=1)  # epochs of the judge trained when `judge` is None
+
+    @field_validator("hidden", "channels")
+    @classmethod
+    def _positive_widths(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or any(h < 1 for h in v):
+            raise ValueError("give at least one width, every width >= 1")
+        return v
+
+
 class Config(_Section):
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -226,8 +296,12 @@ class Config(_Section):
     train: TrainConfig = TrainConfig()
     augment: AugmentConfig = AugmentConfig()
     transfer: TransferConfig = TransferConfig()
+    peft: PeftConfig = PeftConfig()
+    adversarial: AdversarialConfig = AdversarialConfig()
     calibration: CalibrationConfig = CalibrationConfig()
     text: TextConfig = TextConfig()
+    word2vec: Word2VecConfig = Word2VecConfig()
+    generative: GenerativeConfig = GenerativeConfig()
 
 
 def _closest(name: str, options: list[str]) -> str:
@@ -285,6 +359,13 @@ def merge(base: dict, extra: dict) -> dict:
 MODEL_DEFAULTS: dict[str, dict] = {
     "vit": {"model": {"dropout": 0.0}, "augment": {"enabled": False}, "init": {"name": "normal", "std": 0.02}},
     "transformer": {"init": {"name": "normal", "std": 0.02}},  # GPT/BERT/ViT reference init
+    "word2vec": {"data": {"source": "w2v:synthetic"}, "train": {"epochs": 5}},  # gensim's 5 epochs
+    # generative models: plain Adam without clipping (Kingma & Welling; DCGAN's lr 2e-4, β₁ = 0.5)
+    "autoencoder": {"optimizer": {"name": "adam", "lr": 1e-3, "weight_decay": 0.0}, "clip": {"name": "none"}},
+    "vae": {"optimizer": {"name": "adam", "lr": 1e-3, "weight_decay": 0.0}, "clip": {"name": "none"}},
+    "gan": {"optimizer": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999], "weight_decay": 0.0},
+            "clip": {"name": "none"}, "schedule": {"name": "constant", "warmup": {"fraction": 0.0}},
+            "train": {"epochs": 100}},
 }
 SEQUENCE_EPOCHS = 15  # sequence runs on CSVs
 TASK_DEFAULTS: dict[str, dict] = {  # per generated task; what they reach is in README Results

@@ -30,6 +30,7 @@ def _ensemble_metrics(members: list[Run], X: np.ndarray, y: np.ndarray, y_raw: n
 
 def write_ensemble(members, prepared, tensors, cfg: Config, final: Path, *, train_seconds: float) -> Run:
     """Write the members and the ensemble's own files atomically; return the loaded-style Run."""
+    from nnrecipe.report.html import write_report
     from nnrecipe.report.plots import plot_confusion_matrix
 
     runs = [m.run for m in members]
@@ -53,6 +54,7 @@ def write_ensemble(members, prepared, tensors, cfg: Config, final: Path, *, trai
         if prepared.task == "classification":
             plot_confusion_matrix(metrics["test"]["confusion_matrix"], prepared.class_names,
                                   tmp / "plots" / "confusion_matrix.png")
+        write_report(tmp)
     for i, r in enumerate(runs):
         r.dir = final / names[i]
     return Run(dir=final, model=None, info={**info, "ensemble": names}, metrics=metrics,

@@ -1,7 +1,10 @@
 """`fit`: data → model → init [→ pretrained weights] → training loop → temperature scaling →
 evaluation → run directory.
 
-The run directory is written atomically (`nnrecipe.rundir`); with ``train.ensemble = K > 1``, K
+A single model checkpoints into ``RUN/checkpoints/`` while it trains (every epoch, and every
+``train.checkpoint_every_steps``); the directory is marked INCOMPLETE until its final files are in
+(`nnrecipe.rundir.RunInProgress`), and `resume` continues it bit for bit. Ensembles write their
+run directory atomically at the end (`nnrecipe.rundir`); with ``train.ensemble = K > 1``, K
 members share one split and differ in seed (init, dropout, batch order), see `nnrecipe.ensemble`.
 """
 
@@ -24,13 +27,16 @@ from nnrecipe.prepare import Prepared, prepare_for, to_tensors
 from nnrecipe.recipe.diagnosis import diagnose_history
 from nnrecipe.recipe.health import HealthMonitor
 from nnrecipe.ensemble import write_ensemble
-from nnrecipe.rundir import require_empty_out, run_dir_name, write_run
+from nnrecipe.rundir import RunInProgress, check_resumable, require_empty_out, run_dir_name
 from nnrecipe.run import Run
 from nnrecipe.seqfit import fit_sequences
 from nnrecipe.training.callbacks import EarlyStopping, History, ProgressBar
+from nnrecipe.training.checkpoint import Checkpointer, latest_checkpoint, load_checkpoint
 from nnrecipe.training.loop import predict_logits
 from nnrecipe.training.setup import (architecture, base_lr, make_model, make_trainer, pick_device,
                                      seed_everything)
+from nnrecipe.post.adversarial import adversarial_augmenter, robust_report
+from nnrecipe.training.peft import setup_peft
 from nnrecipe.training.transfer import (Unfreezer, discriminative_scales, frozen_count, layer_groups,
                                         load_pretrained, transfer_weights)
 
@@ -56,13 +62,22 @@ def fit(data: str | None = None, *, config: Config | dict | str | Path | None = 
         overrides: list[str] | None = None, target: str | None = None, task: str | None = None,
         test_data: str | None = None, epochs: int | None = None, seed: int | None = None,
         model: str | None = None, init_from: str | Path | None = None,
-        out: str | Path | None = None, progress: bool = False) -> Run:
+        out: str | Path | None = None, progress: bool = False, resume: str | Path | None = None) -> Run:
     """Train on `data` and write a run directory; return the loaded `Run`.
 
     `config` is a `Config`, a nested dict, or a YAML path; keyword options (data, target, task,
     test_data, epochs, seed, model, init_from) and `overrides` (``"optimizer.lr=3e-4"``) are applied
-    on top of it.
+    on top of it. ``resume=RUN_DIR`` continues an interrupted fit instead (see `resume`).
     """
+    if resume is not None:
+        given = [name for name, value in (("data", data), ("config", config), ("overrides", overrides),
+                                          ("target", target), ("task", task), ("test_data", test_data),
+                                          ("epochs", epochs), ("seed", seed), ("model", model),
+                                          ("init_from", init_from), ("out", out)) if value not in (None, [])]
+        if given:
+            raise UserError(f"a resumed run keeps its own configuration, got {', '.join(given)}", "resume",
+                            f"drop {', '.join(given)} (the run's config.yaml is used), or start a new run")
+        return _resume(resume, progress=progress)
     extra = flag_overrides(data=data, target=target, task=task, test_data=test_data, epochs=epochs, seed=seed,
                            model=model, init_from=str(init_from) if init_from else None)
     cfg = resolve_config(file=config, overrides=overrides, extra=extra)
@@ -77,19 +92,54 @@ class _Trained:
     diverged: TrainingDiverged | None
 
 
-def _fit(cfg: Config, *, out, progress: bool) -> Run:
+def resume(run_dir: str | Path, *, progress: bool = False) -> Run:
+    """Continue an interrupted `fit` from its last checkpoint in ``run_dir/checkpoints``, with the
+    configuration in ``run_dir/config.yaml``; on the CPU the result is bit for bit the run that
+    was not interrupted. Ensembles and sequence runs cannot be resumed yet."""
+    return _resume(run_dir, progress=progress)
+
+
+def _resume(run_dir: str | Path, *, progress: bool) -> Run:
+    run_dir = check_resumable(run_dir)
+    cfg = resolve_config(file=run_dir / "config.yaml")
+    if cfg.train.ensemble > 1 or is_sequence_run(cfg):
+        raise UserError("ensembles and sequence runs cannot be resumed yet", str(run_dir),
+                        f"start it again: nnrecipe fit --config {run_dir / 'config.yaml'} --out NEW_DIR")
+    return _fit(cfg, out=run_dir, progress=progress, resume=True)
+
+
+def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
+    if cfg.model.name in ("autoencoder", "vae", "gan"):
+        from nnrecipe.genfit import fit_generative
+        return fit_generative(cfg, out=out, progress=progress)
+    if cfg.model.name == "word2vec":
+        from nnrecipe.w2vfit import fit_word2vec
+        return fit_word2vec(cfg, out=out, progress=progress)
     if is_sequence_run(cfg):
+        if cfg.peft.method != "none" or cfg.adversarial.method != "none":  # fit_sequences has neither
+            raise UserError("peft and adversarial training are for tabular and image models", "peft/adversarial",
+                            "drop --peft/--adversarial for sequence models")
         return fit_sequences(cfg, out=out, progress=progress)
     started = time.perf_counter()
-    require_empty_out(out)
+    if not resume:
+        require_empty_out(out)
     seed_everything(cfg.train.seed)
     prepared = prepare_for(cfg)  # one split, shared by every member
     device = pick_device(cfg.train.device)
     tensors = to_tensors(prepared, device)
     final = run_dir_name(out, cfg, prepared.name)
     if cfg.train.ensemble == 1:
-        one = _train_one(cfg, prepared, tensors, device, seed=cfg.train.seed, progress=progress, started=started)
-        one.run.dir = write_run(one.run, one.history, cfg, final, health_rows=one.health)
+        live = RunInProgress(final, cfg, resume=resume)  # created (or taken over) when training starts
+        try:
+            one = _train_one(cfg, prepared, tensors, device, seed=cfg.train.seed, progress=progress,
+                             started=started, live=live)
+            one.run.dir = live.finish(one.run, one.history, health_rows=one.health)
+        except KeyboardInterrupt as exc:
+            if live.opened:  # the CLI says how to continue
+                exc.run_dir = final
+            raise
+        finally:
+            live.close()
         if one.diverged is not None:
             one.diverged.run_dir = one.run.dir
             raise one.diverged
@@ -105,8 +155,11 @@ def _fit(cfg: Config, *, out, progress: bool) -> Run:
 
 
 def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.device, *, seed: int,
-               progress: bool, started: float, label: str = "") -> _Trained:
-    """Init → train → calibrate → evaluate one model (seed drives init, dropout and batch order)."""
+               progress: bool, started: float, label: str = "", live: RunInProgress | None = None) -> _Trained:
+    """Init → train → calibrate → evaluate one model (seed drives init, dropout and batch order).
+
+    With `live`, the run directory appears when training starts and gets checkpoints (resumed
+    from its last one when `live.resume`)."""
     seed_everything(seed)
     classification = prepared.task == "classification"
     arch = architecture(cfg, input_shape=prepared.input_shape,
@@ -114,6 +167,7 @@ def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.dev
     X_train, y_train = tensors["train"]
     model = make_model(cfg, arch, device=device, init_batch=X_train[: cfg.train.batch_size])
     transfer, unfreezer, lr_scales = _transfer(cfg, model, prepared)
+    model, peft, lr_scales = setup_peft(model, cfg, transfer, lr_scales)  # unchanged when peft.method is none
     history = History()
     health = HealthMonitor(every=cfg.train.log_every,
                            warn=(lambda msg: sys.stderr.write(msg + "\n")) if progress else (lambda msg: None))
@@ -125,15 +179,21 @@ def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.dev
     augment = (make_augmenter(cfg.augment, num_classes=len(prepared.class_names) if classification else None)
                if cfg.augment.enabled and len(prepared.input_shape) == 3 else None)
     trainer = make_trainer(cfg, model, task=prepared.task, train_rows=len(X_train), callbacks=callbacks,
-                           augment=augment, lr_scales=lr_scales)
+                           augment=adversarial_augmenter(cfg.adversarial, model, transform=prepared.transform,
+                                                         data_name=prepared.name, task=prepared.task,
+                                                         device=device, base=augment),
+                           lr_scales=lr_scales)
     generator = torch.Generator().manual_seed(seed)
+    checkpointer = _checkpointer(cfg, live) if live is not None else None
+    if checkpointer is not None:
+        trainer.callbacks.append(checkpointer)
     diverged = None
     try:
         logs = trainer.fit(X_train, y_train, *tensors["val"], epochs=cfg.train.epochs,
                            batch_size=cfg.train.batch_size, generator=generator)
     except TrainingDiverged as exc:
         diverged, logs = exc, {"epochs_run": exc.epoch, "best_epoch": callbacks[1].best_epoch}
-    train_seconds = time.perf_counter() - started
+    train_seconds = time.perf_counter() - started + (checkpointer.elapsed_before if checkpointer else 0.0)
 
     calibration = calibrate(model, *tensors["val"], cfg) if classification else None
     temperature = calibration["temperature"] if calibration else 1.0
@@ -151,15 +211,31 @@ def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.dev
     if transfer is not None:
         transfer["events"] = unfreezer.events if unfreezer is not None else []
         metrics["transfer"] = transfer
+    if peft is not None:
+        metrics["peft"] = peft
+    if cfg.adversarial.method != "none":
+        metrics["adversarial"] = robust_report(cfg.adversarial, model, *tensors["test"], transform=prepared.transform,
+                                               data_name=prepared.name, clean_accuracy=metrics["test"]["accuracy"])
     info = {"task": prepared.task, "architecture": arch, "feature_names": prepared.feature_names,
             "target_name": prepared.target_name, "class_names": prepared.class_names,
             "temperature": temperature, "transform": prepared.transform.to_json(),
             "target_scaler": prepared.target_scaler.to_dict() if prepared.target_scaler else None,
             "data": prepared.name}
+    if peft is not None:
+        info["peft"] = peft  # save_model then writes adapter.safetensors with a reference to the base
     predictions = _test_predictions(model, *tensors["test"], prepared, temperature)
     run = Run(dir=None, model=model.cpu().eval(), info=info, metrics=metrics, config=config_to_dict(cfg),
               transform=prepared.transform, predictions=predictions)
     return _Trained(run, history.rows, health.rows, diverged)
+
+
+def _checkpointer(cfg: Config, live: RunInProgress) -> Checkpointer:
+    """Open the run directory (every bad-input check has passed) and read the last checkpoint to resume."""
+    directory = live.open()
+    path = latest_checkpoint(directory) if live.resume else None  # None: interrupted before the first one
+    return Checkpointer(directory, config=config_to_dict(cfg), every_steps=cfg.train.checkpoint_every_steps,
+                        keep=cfg.train.keep_checkpoints, resume=load_checkpoint(path) if path else None,
+                        resume_path=path)
 
 
 def _transfer(cfg: Config, model, prepared: Prepared):

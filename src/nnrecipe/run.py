@@ -28,6 +28,7 @@ from nnrecipe.post.temperature import apply_temperature
 from nnrecipe.training.loop import predict_logits
 
 MODEL_FORMAT = 1
+INCOMPLETE = "INCOMPLETE"  # marker file of a run still training or interrupted (nnrecipe.rundir)
 
 
 @dataclass
@@ -69,7 +70,7 @@ class Run:
         return transform.apply(X)
 
     def logits_standardized(self, Z: np.ndarray) -> torch.Tensor:
-        device = next(self.model.parameters()).device
+        device = next(self.model.parameters(), torch.empty(0)).device  # an int8 model may have no parameters
         return predict_logits(self.model, torch.as_tensor(Z, dtype=torch.float32, device=device)).cpu()
 
     def predict_proba_standardized(self, Z: np.ndarray) -> np.ndarray:
@@ -102,8 +103,13 @@ class Run:
 
 
 def save_model(run: Run, directory: Path) -> None:
-    state = {k: v.detach().cpu().contiguous() for k, v in run.model.state_dict().items()}
-    save_file(state, str(directory / "model.safetensors"))
+    if run.info.get("peft"):  # only the adapter tensors; model.json's "peft" names the base weights
+        from nnrecipe.training.peft import ADAPTER_FILE, adapter_state_dict
+
+        save_file(adapter_state_dict(run.model), str(directory / ADAPTER_FILE))
+    else:
+        state = {k: v.detach().cpu().contiguous() for k, v in run.model.state_dict().items()}
+        save_file(state, str(directory / "model.safetensors"))
     arrays = run.transform.arrays() if run.transform is not None else {}
     if arrays:
         save_file({k: torch.as_tensor(np.ascontiguousarray(v)) for k, v in arrays.items()},
@@ -120,25 +126,52 @@ def _read_json(path: Path, fix: str) -> dict:
         raise UserError(f"unreadable {path.name} ({type(exc).__name__})", str(path), fix) from None
 
 
+def _read_yaml(path: Path, fix: str) -> dict:
+    try:
+        tree = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"unreadable {path.name} ({type(exc).__name__})", str(path), fix) from None
+    if tree is not None and not isinstance(tree, dict):
+        raise UserError(f"{path.name} is not a mapping", str(path), fix)
+    return tree or {}
+
+
 def load(run_dir: str | Path) -> Run:
     """Load a trained run (weights + model.json + metrics + config) for prediction."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run directory not found: {run_dir}", "RUN_DIR", "pass a directory written by `nnrecipe fit`")
+    if (run_dir / INCOMPLETE).exists():
+        raise UserError("run is incomplete", str(run_dir), f"resume it with `nnrecipe fit --resume {run_dir}`")
     fix = "re-run `nnrecipe fit` to recreate the run"
     info = _read_json(run_dir / "model.json", fix)
+    if isinstance(info, dict) and info.get("task") == "embedding":  # written by nnrecipe.w2vfit
+        raise UserError("a word2vec run holds word vectors, not a predictor", str(run_dir),
+                        "use `nnrecipe similar`, `nnrecipe analogy` or `nnrecipe evaluate RUN --analogies FILE`")
+    if isinstance(info, dict) and info.get("task") == "generative":  # written by nnrecipe.genfit
+        from nnrecipe.genfit import load_generative
+        return load_generative(run_dir)
     if not isinstance(info, dict) or info.get("format") != MODEL_FORMAT or not (
             "architecture" in info or isinstance(info.get("ensemble"), list)):
         raise UserError("model.json is not an nnrecipe model description", str(run_dir / "model.json"), fix)
     metrics = _read_json(run_dir / "metrics.json", fix) if (run_dir / "metrics.json").exists() else {}
-    config = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").exists() else {}
+    config = _read_yaml(run_dir / "config.yaml", fix) if (run_dir / "config.yaml").exists() else {}
     if "ensemble" in info:
         members = [load(run_dir / name) for name in info["ensemble"]]
         return Run(dir=run_dir, model=None, info=info, metrics=metrics, config=config or {}, members=members)
     try:
-        model = build_model(info["architecture"])
-        state = load_file(str(run_dir / "model.safetensors"))
-        model.load_state_dict(state)
+        if info.get("peft"):  # base weights (SHA-256 checked) + adapter.safetensors
+            from nnrecipe.training.peft import load_peft_model
+
+            model = load_peft_model(info, run_dir)
+        elif info.get("compression"):  # sparse / int8 weights written by `nnrecipe compress`
+            from nnrecipe.post.compressed_io import load_compressed_model
+
+            model = load_compressed_model(run_dir, info)
+        else:
+            model = build_model(info["architecture"])
+            state = load_file(str(run_dir / "model.safetensors"))
+            model.load_state_dict(state)
     except FileNotFoundError:
         raise UserError("missing model.safetensors", str(run_dir), fix) from None
     except (SafetensorError, OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:

@@ -2,7 +2,7 @@
 
 Per step: LR from the schedule (a pure function of the step) → [augment the batch] → forward →
 loss (+ L1/L2 penalty) → backward → clip (returns the pre-clip norm) → optimizer step → callbacks
-on log steps. A parameter group's ``lr_scale`` (discriminative fine-tuning) multiplies the
+on log steps [→ callbacks with ``every_steps`` N, every N steps: checkpoints]. A parameter group's ``lr_scale`` (discriminative fine-tuning) multiplies the
 scheduled LR for that group.
 
 Augmentation (`nnrecipe.data.augment.Augmenter`) sees training batches only; it may return soft
@@ -19,6 +19,11 @@ Dataset + collate; running sums stay on the device and are read (``.item()``) on
 at epoch end. NaN/Inf guard: on the CPU the loss is already on the host, so it is checked every step
 before the update is applied; on an accelerator it is checked on log steps and, if bad, the weights
 of the last good epoch are restored.
+
+Resume (`nnrecipe.training.checkpoint`): ``trainer.progress`` says where the loop is (epoch,
+batches done, the batch-order generator's state at the epoch's start, the epoch's statistics rows
+so far). A checkpoint saves it; a resumed epoch draws its permutation again from the saved state
+and skips the batches already done, so it sees the very same batches in the same order.
 """
 
 from __future__ import annotations
@@ -93,6 +98,18 @@ def keep_frozen_norms_in_eval(model: nn.Module) -> None:
 
 
 @dataclass
+class EpochProgress:
+    """Where the loop is: what a checkpoint needs to replay the current epoch exactly."""
+
+    epoch: int = 1  # the epoch in progress (1-based)
+    batches_done: int = 0  # batches of it already run (dropped non-finite steps included)
+    start_generator_state: torch.Tensor | None = None  # batch-order generator before this epoch's permutation
+    stats: torch.Tensor | None = None  # [steps, 4] per-step rows (loss, pre-clip norm, correct, counted)
+    sizes: list[int] = field(default_factory=list)  # batch size of each kept row of `stats`
+    lr: float | None = None  # LR of the last batch
+
+
+@dataclass
 class Trainer:
     model: nn.Module
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -111,6 +128,9 @@ class Trainer:
     should_stop: bool = False
     lr_factor: float = 1.0
     skipped_steps: int = 0
+    progress: EpochProgress = field(default_factory=EpochProgress)
+    generator: torch.Generator | None = field(default=None, init=False)  # batch order/augmentation, during fit
+    _stepped: list = field(default_factory=list, init=False, repr=False)  # callbacks with every_steps
 
     def evaluate(self, X: Inputs, y: torch.Tensor) -> tuple[float, float | None]:
         logits = predict_logits(self.model, X, forward=self.forward)
@@ -126,6 +146,20 @@ class Trainer:
             group["lr"] = lr * group.get("lr_scale", 1.0)
         return lr
 
+    def _epoch_batches(self, n, batch_size, generator, device, drop_singleton):
+        """This epoch's batches. A fresh epoch records the generator state its permutation comes
+        from; a resumed one draws the permutation again from that state, puts the generator back
+        where the checkpoint left it (augmentation draws) and skips the batches already done."""
+        p = self.progress
+        if p.start_generator_state is None:
+            p.start_generator_state = generator.get_state()
+            return iterate_batches(n, batch_size, generator, device, drop_singleton=drop_singleton)
+        now = generator.get_state()
+        generator.set_state(p.start_generator_state)
+        batches = list(iterate_batches(n, batch_size, generator, device, drop_singleton=drop_singleton))
+        generator.set_state(now)
+        return batches[p.batches_done:]
+
     def _train_epoch(self, X, y, batch_size, generator, good_state):
         params = [p for p in self.model.parameters() if p.requires_grad]
         device = y.device
@@ -136,15 +170,20 @@ class Trainer:
         n = num_rows(X)
         steps_max = -(-n // batch_size)
         stats = torch.zeros(steps_max, 4, device=device)
-        sizes = []
+        p = self.progress
+        sizes, lr = p.sizes, p.lr  # a resumed epoch continues its rows
+        if sizes:
+            stats[: len(sizes)] = p.stats.to(device)
+        p.stats = stats
         self.model.train()
         keep_frozen_norms_in_eval(self.model)
-        for idx in iterate_batches(n, batch_size, generator, device, drop_singleton=has_bn):
+        for idx in self._epoch_batches(n, batch_size, generator, device, has_bn):
+            p.batches_done += 1
             xb, yb = take(X, idx), y[idx]
             target = yb
             if self.augment is not None:
                 xb, target = self.augment(xb, yb, generator)
-            lr = self._set_lr()
+            lr = p.lr = self._set_lr()
             logits = self.forward(self.model, xb)
             loss = self.loss_fn(logits, target)
             extra = self.penalty(self.model) if self.penalty else None
@@ -169,6 +208,9 @@ class Trainer:
                 logs = {"step": self.step, "loss": loss.item(), "lr": lr}
                 for cb in self.callbacks:
                     cb.on_batch_end(self, logs)
+            for cb in self._stepped:  # pure int arithmetic: no host sync unless a callback runs
+                if self.step % cb.every_steps == 0:
+                    cb.on_step_end(self, {"step": self.step})
         return self._epoch_summary(stats[: len(sizes)], sizes, lr if sizes else self.schedule.lr_at(self.step))
 
     def _epoch_summary(self, stats: torch.Tensor, sizes: list[int], lr: float) -> dict:
@@ -210,18 +252,23 @@ class Trainer:
     def fit(self, X: Inputs, y: torch.Tensor, X_val: Inputs, y_val: torch.Tensor, *,
             epochs: int, batch_size: int, generator: torch.Generator) -> dict:
         self.callbacks = sorted_callbacks(self.callbacks)
+        self._stepped = [cb for cb in self.callbacks if getattr(cb, "every_steps", None)]
+        self.generator = generator
         logs: dict = {"epochs": epochs}
         for cb in self.callbacks:
-            cb.on_fit_begin(self, logs)
+            cb.on_fit_begin(self, logs)  # a checkpoint callback may restore `progress` here
         on_accelerator = y.device.type != "cpu"
-        good_state = {"epoch": 0, "weights": snapshot(self.model) if on_accelerator else None}
-        epoch = 0
+        epoch = self.progress.epoch - 1
+        good_state = {"epoch": epoch, "weights": snapshot(self.model) if on_accelerator else None}
+        # A run resumed after early stopping had stopped it has no epoch left.
+        remaining = () if self.should_stop else range(self.progress.epoch, epochs + 1)
         try:
-            for epoch in range(1, epochs + 1):
+            for epoch in remaining:
                 start = time.perf_counter()
                 for cb in self.callbacks:
                     cb.on_epoch_begin(self, {"epoch": epoch})
                 row = {"epoch": epoch, **self._train_epoch(X, y, batch_size, generator, good_state)}
+                self.progress = EpochProgress(epoch=epoch + 1)  # what an end-of-epoch checkpoint resumes
                 row["val_loss"], row["val_accuracy"] = self.evaluate(X_val, y_val)
                 if not math.isfinite(row["val_loss"]):
                     raise TrainingDiverged(self.step, epoch, row["val_loss"])

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nnrecipe.config import Config, schedule_name
+from nnrecipe.errors import UserError
 from nnrecipe.models import build_model
 from nnrecipe.training.callbacks import Callback
 from nnrecipe.training.init import initialize
@@ -52,12 +53,18 @@ def loss_function(task: str, label_smoothing: float = 0.0):
     return lambda out, y: F.mse_loss(out.squeeze(-1), y)
 
 
+FIT_ONLY_MODELS = ("word2vec", "autoencoder", "vae", "gan")
+
+
 def architecture(cfg: Config, *, input_shape: tuple[int, ...], out_features: int) -> dict:
     """The `architecture` block of model.json: everything `build_model` needs.
 
     `input_shape` is one input without the batch dimension: (D,) for vectors, (C, H, W) for images.
     """
     m = cfg.model
+    if m.name in FIT_ONLY_MODELS:  # their own fit paths (w2vfit, genfit) build them
+        raise UserError(f"model '{m.name}' is trained and inspected by `nnrecipe fit` only", "model.name",
+                        "run `nnrecipe fit --model " + m.name + "`; summary and doctor take classifier/regressor models")
     if m.name == "mlp":
         return {"name": "mlp", "in_features": input_shape[0], "out_features": out_features,
                 "hidden": list(m.hidden), "activation": m.activation, "negative_slope": m.negative_slope,
