@@ -141,10 +141,12 @@ def test_classification_metrics_dict(seed):
     out = classification_metrics(probs32, y_true, class_names=names, n_bins=10)
     assert list(out) == ["loss", "accuracy", "precision_macro", "recall_macro", "f1_macro",
                          "precision_micro", "recall_micro", "f1_micro", "precision_weighted",
-                         "recall_weighted", "f1_weighted", "ece", "confusion_matrix", "class_names"]
+                         "recall_weighted", "f1_weighted", "ece", "mce", "top_3_accuracy",
+                         "roc_auc_macro", "roc_auc_weighted", "average_precision_macro",
+                         "confusion_matrix", "confusion_matrix_normalized", "per_class", "class_names"]
     json.dumps(out)  # JSON-serializable: plain floats, lists of ints
     for key, value in out.items():
-        if key not in ("confusion_matrix", "class_names"):
+        if key not in ("confusion_matrix", "confusion_matrix_normalized", "per_class", "class_names"):
             assert type(value) is float, key
     assert all(type(v) is int for row in out["confusion_matrix"] for v in row)
     assert out["class_names"] == names
@@ -160,6 +162,41 @@ def test_classification_metrics_dict(seed):
     assert 0.0 <= out["ece"] <= 1.0
     picked = p64[torch.arange(len(yt)), y_true].numpy()
     assert out["loss"] == pytest.approx(-np.mean(np.log(picked)), **TOL)
+    assert out["top_3_accuracy"] == pytest.approx(skm.top_k_accuracy_score(yt, p64.numpy(), k=3), **TOL)
+    for avg in ("macro", "weighted"):
+        ref = skm.roc_auc_score(yt, p64.numpy(), multi_class="ovr", average=avg)
+        assert out[f"roc_auc_{avg}"] == pytest.approx(ref, **TOL)
+    onehot = np.eye(c)[yt]
+    assert out["average_precision_macro"] == pytest.approx(
+        skm.average_precision_score(onehot, p64.numpy(), average="macro"), **TOL)
+    np.testing.assert_allclose(out["confusion_matrix_normalized"],
+                               skm.confusion_matrix(yt, yp, labels=list(range(c)), normalize="true"), atol=1e-12)
+    assert [r["support"] for r in out["per_class"]] == np.bincount(yt, minlength=c).tolist()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_binary_metrics_dict_against_sklearn(seed):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (120,), generator=g)
+    score = (y + torch.randn(120, generator=g) * 1.2).sigmoid().double()
+    probs = torch.stack([1 - score, score], 1)
+    out = classification_metrics(probs, y, class_names=["neg", "pos"])
+    assert out["roc_auc"] == pytest.approx(skm.roc_auc_score(y.numpy(), score.numpy()), **TOL)
+    assert out["average_precision"] == pytest.approx(skm.average_precision_score(y.numpy(), score.numpy()), **TOL)
+    # the best threshold's F1 is the maximum of sklearn's F1 over its PR-curve thresholds
+    prec, rec, thr = skm.precision_recall_curve(y.numpy(), score.numpy())
+    f1 = np.where(prec + rec > 0, 2 * prec * rec / np.maximum(prec + rec, 1e-300), 0)[:-1]
+    assert out["best_threshold_f1"] == pytest.approx(f1.max(), **TOL)
+    assert out["best_threshold"] == pytest.approx(thr[np.argmax(f1)], **TOL)
+
+
+def test_absent_class_gives_none_auc():
+    probs = torch.tensor([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1]], dtype=torch.float64)
+    out = classification_metrics(probs, torch.tensor([0, 1, 0]), class_names=["a", "b", "c"])
+    assert out["roc_auc_macro"] is None and out["roc_auc_weighted"] is None
+    onehot = np.eye(3)[[0, 1, 0]][:, :2]  # sklearn's AP over the classes that occur
+    assert out["average_precision_macro"] == pytest.approx(
+        skm.average_precision_score(onehot, probs.numpy()[:, :2], average="macro"), **TOL)
 
 
 def test_rejects_bad_inputs():

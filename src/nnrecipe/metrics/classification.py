@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import torch
 
-from nnrecipe.metrics.calibration import expected_calibration_error
+from nnrecipe.metrics.calibration import expected_calibration_error, max_calibration_error
+from nnrecipe.metrics.curves import average_precision, f1_threshold_curve, roc_auc
 
 _AVERAGES = ("macro", "micro", "weighted", None)
 _PROB_FLOOR = 1e-12  # log(1e-12) ≈ -27.6: one confident mistake cannot turn the mean into inf
@@ -160,6 +161,32 @@ def classification_metrics(probs, y_true, *, class_names: list[str], n_bins: int
         prec, rec, f1 = precision_recall_f1(yt, pred, num_classes, average=avg)
         out.update({f"precision_{avg}": prec, f"recall_{avg}": rec, f"f1_{avg}": f1})
     out["ece"] = expected_calibration_error(p, yt, n_bins)
-    out["confusion_matrix"] = confusion_matrix(yt, pred, num_classes).tolist()
+    out["mce"] = max_calibration_error(p, yt, n_bins)
+    if num_classes > 2:
+        k = min(5, num_classes - 1)
+        out[f"top_{k}_accuracy"] = top_k_accuracy(yt, p, k)
+    out.update(_ranking_metrics(p, yt, num_classes))
+    cm = confusion_matrix(yt, pred, num_classes)
+    out["confusion_matrix"] = cm.tolist()
+    out["confusion_matrix_normalized"] = normalize_confusion(cm).tolist()
+    out["per_class"] = per_class_table(yt, pred, num_classes, [str(n) for n in class_names])
     out["class_names"] = [str(n) for n in class_names]
     return out
+
+
+def _ranking_metrics(p: torch.Tensor, yt: torch.Tensor, num_classes: int) -> dict:
+    """ROC AUC and average precision (binary: of the second class; multiclass: one-vs-rest, macro and
+    weighted AUC, macro AP over the classes present), and for binary tasks the F1-optimal threshold.
+    None where undefined (a class absent from y_true)."""
+    present = torch.bincount(yt, minlength=num_classes) > 0
+    if num_classes == 2:
+        if not bool(present.all()):
+            return {"roc_auc": None, "average_precision": None, "best_threshold": None, "best_threshold_f1": None}
+        _, _, threshold, f1 = f1_threshold_curve(yt == 1, p[:, 1])
+        return {"roc_auc": roc_auc(yt, p[:, 1]), "average_precision": average_precision(yt == 1, p[:, 1]),
+                "best_threshold": threshold, "best_threshold_f1": f1}
+    every = bool(present.all())
+    aps = [average_precision(yt == c, p[:, c]) for c in range(num_classes) if bool(present[c])]
+    return {"roc_auc_macro": roc_auc(yt, p, "macro") if every else None,
+            "roc_auc_weighted": roc_auc(yt, p, "weighted") if every else None,
+            "average_precision_macro": sum(aps) / len(aps) if aps else None}

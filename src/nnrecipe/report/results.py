@@ -23,7 +23,10 @@ from nnrecipe.report.runfiles import RunFiles
 _MAX_EXAMPLES = 10
 _NO_PREDICTIONS = "no predictions.csv in the run directory (sequence runs and runs older than the report have none)"
 _METRIC_ROWS = {
-    "classification": ["accuracy", "loss", "ece", "f1_macro", "precision_macro", "recall_macro", "f1_weighted"],
+    "classification": ["accuracy", "top_5_accuracy", "top_3_accuracy", "top_1_accuracy", "loss", "ece", "mce",
+                       "f1_macro", "precision_macro", "recall_macro", "f1_weighted", "roc_auc", "roc_auc_macro",
+                       "roc_auc_weighted", "average_precision", "average_precision_macro", "best_threshold",
+                       "best_threshold_f1"],
     "regression": ["rmse", "mae", "r2", "mse"],
     "seq2seq": ["exact_match", "token_accuracy", "bleu"],
     "lm": ["perplexity", "token_accuracy", "tokens"],
