@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from nnrecipe.errors import TrainingDiverged, UserError
@@ -84,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "only --quiet may be given with it)")
     p.add_argument("--checkpoint-every-steps", type=int, default=None, metavar="N",
                    help="also checkpoint every N optimizer steps (a checkpoint is written every epoch anyway)")
+    g = p.add_argument_group("speed")
+    g.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default=None,
+                   help="where to train (default auto: cuda, then mps, then cpu)")
+    g.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
+                   help="mixed precision autocast (fp16: CUDA only, with loss scaling)")
+    g.add_argument("--compile", action="store_true", help="torch.compile the model (eager fallback if unsupported)")
+    g.add_argument("--accumulate", type=int, default=None, metavar="N",
+                   help="gradient accumulation: N micro-batches of batch_size per optimizer step")
     g = p.add_argument_group("transfer learning")
     g.add_argument("--init-from", default=None, metavar="RUN_OR_FILE",
                    help="start from a run directory's (or a .safetensors/.pt state dict's) matching weights; "
@@ -319,6 +328,9 @@ def _cmd_fit(args) -> int:
     overrides += [f"train.ensemble={args.ensemble}"] if args.ensemble is not None else []
     if args.checkpoint_every_steps is not None:
         overrides.append(f"train.checkpoint_every_steps={args.checkpoint_every_steps}")
+    speed = {"device": args.device, "precision": args.precision, "accumulate": args.accumulate,
+             "compile": "true" if args.compile else None}
+    overrides = [f"train.{k}={v}" for k, v in speed.items() if v is not None] + overrides  # --set wins
     if args.resume:  # every other flag would change the run: refuse them rather than ignore them
         defaults = vars(build_parser().parse_args(["fit"]))
         given = ["--set" if k == "overrides" else f"--{k.replace('_', '-')}" for k, v in vars(args).items()
@@ -341,6 +353,8 @@ def _cmd_fit(args) -> int:
         sys.stderr.write(f"error: training diverged: {exc} (training, lower optimizer.lr or keep clipping on); "
                          f"last good weights saved in {getattr(exc, 'run_dir', '?')}\n")
         return EXIT_DIVERGED
+    if run.dir is not None and os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 alone reports the run
+        return 0
     if args.quiet:
         print(run.dir)
         return 0

@@ -156,6 +156,7 @@ class TrainConfig(_Section):
     batch_size: int = Field(64, ge=1)
     patience: int = Field(30, ge=0)  # epochs without val-loss improvement; 0 disables
     min_delta: float = Field(0.0, ge=0)
+    restore_best: bool = True  # end of fit: the weights of the best val-loss epoch (False: the last epoch's)
     seed: int = 0
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     log_every: int = Field(50, ge=1)  # steps between host syncs for progress/grad-norm logging
@@ -165,6 +166,14 @@ class TrainConfig(_Section):
     ensemble: int = Field(1, ge=1)  # K members with seeds seed…seed+K−1, probabilities averaged
     checkpoint_every_steps: int | None = Field(None, ge=1)  # also checkpoint every N steps (always: every epoch)
     keep_checkpoints: int = Field(2, ge=1)  # newest K checkpoints kept, plus the best by val loss
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype; fp16 (CUDA only) adds a GradScaler
+    compile: bool = False  # torch.compile the model; falls back to eager when unsupported
+    channels_last: Literal["auto"] | bool = "auto"  # NHWC for conv nets; auto: on CUDA only
+    accumulate: int = Field(1, ge=1)  # micro-batches of batch_size per optimizer step
+    loader: Literal["auto", "tensor", "dataloader"] = "auto"  # auto: tensor indexing for in-memory data
+    workers: int = Field(0, ge=0)  # DataLoader worker processes (loader=dataloader)
+    pin_memory: Literal["auto"] | bool = "auto"  # page-locked batches; auto: on for CUDA
+    persistent_workers: bool = False  # keep DataLoader workers alive between epochs
 
 
 class AugmentConfig(_Section):

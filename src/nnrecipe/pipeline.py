@@ -32,7 +32,11 @@ from nnrecipe.run import Run
 from nnrecipe.seqfit import fit_sequences
 from nnrecipe.training.callbacks import EarlyStopping, History, ProgressBar
 from nnrecipe.training.checkpoint import Checkpointer, latest_checkpoint, load_checkpoint
+from nnrecipe.training.distributed import (Distributed, attach as attach_distributed, join as join_distributed,
+                                           teardown as teardown_distributed)
 from nnrecipe.training.loop import predict_logits
+from nnrecipe.training.data_loading import training_data
+from nnrecipe.training.precision import compile_status
 from nnrecipe.training.setup import (architecture, base_lr, make_model, make_trainer, pick_device,
                                      seed_everything)
 from nnrecipe.post.adversarial import adversarial_augmenter, robust_report
@@ -109,6 +113,9 @@ def _resume(run_dir: str | Path, *, progress: bool) -> Run:
 
 
 def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
+    ctx, resume = join_distributed(cfg, out=out, resume=resume)  # (None, resume) unless torchrun runs several
+    main_process = ctx is None or ctx.rank == 0  # the only one that writes or logs
+    progress = progress and main_process
     if cfg.model.name in ("autoencoder", "vae", "gan"):
         from nnrecipe.genfit import fit_generative
         return fit_generative(cfg, out=out, progress=progress)
@@ -121,25 +128,27 @@ def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
                             "drop --peft/--adversarial for sequence models")
         return fit_sequences(cfg, out=out, progress=progress)
     started = time.perf_counter()
-    if not resume:
+    if not resume and main_process:
         require_empty_out(out)
     seed_everything(cfg.train.seed)
     prepared = prepare_for(cfg)  # one split, shared by every member
-    device = pick_device(cfg.train.device)
+    device = ctx.device if ctx is not None else pick_device(cfg.train.device)
     tensors = to_tensors(prepared, device)
     final = run_dir_name(out, cfg, prepared.name)
+    final = ctx.broadcast_object(final) if ctx is not None else final  # rank 0's time-stamped name
     if cfg.train.ensemble == 1:
         live = RunInProgress(final, cfg, resume=resume)  # created (or taken over) when training starts
         try:
             one = _train_one(cfg, prepared, tensors, device, seed=cfg.train.seed, progress=progress,
-                             started=started, live=live)
-            one.run.dir = live.finish(one.run, one.history, health_rows=one.health)
+                             started=started, live=live if main_process else None, ctx=ctx)
+            one.run.dir = live.finish(one.run, one.history, health_rows=one.health) if main_process else final
         except KeyboardInterrupt as exc:
             if live.opened:  # the CLI says how to continue
                 exc.run_dir = final
             raise
         finally:
             live.close()
+        teardown_distributed(ctx)  # every rank waits until rank 0 has committed the run
         if one.diverged is not None:
             one.diverged.run_dir = one.run.dir
             raise one.diverged
@@ -155,7 +164,8 @@ def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
 
 
 def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.device, *, seed: int,
-               progress: bool, started: float, label: str = "", live: RunInProgress | None = None) -> _Trained:
+               progress: bool, started: float, label: str = "", live: RunInProgress | None = None,
+               ctx: Distributed | None = None) -> _Trained:
     """Init → train → calibrate → evaluate one model (seed drives init, dropout and batch order).
 
     With `live`, the run directory appears when training starts and gets checkpoints (resumed
@@ -171,14 +181,17 @@ def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.dev
     history = History()
     health = HealthMonitor(every=cfg.train.log_every,
                            warn=(lambda msg: sys.stderr.write(msg + "\n")) if progress else (lambda msg: None))
-    callbacks = [history, EarlyStopping(patience=cfg.train.patience, min_delta=cfg.train.min_delta), health]
+    callbacks = [history, EarlyStopping(patience=cfg.train.patience, min_delta=cfg.train.min_delta,
+                                             restore_best=cfg.train.restore_best), health]
     if unfreezer is not None:
         callbacks.append(unfreezer)
     if progress:
         callbacks.append(ProgressBar(cfg.train.epochs, description=f"fit {prepared.name}{label}"))
     augment = (make_augmenter(cfg.augment, num_classes=len(prepared.class_names) if classification else None)
                if cfg.augment.enabled and len(prepared.input_shape) == 3 else None)
-    trainer = make_trainer(cfg, model, task=prepared.task, train_rows=len(X_train), callbacks=callbacks,
+    # per process: ceil(ceil(n/W)/B) = ceil(n/(B·W)) steps per epoch, the global batch's count
+    rows = -(-len(X_train) // ctx.world_size) if ctx is not None else len(X_train)
+    trainer = make_trainer(cfg, model, task=prepared.task, train_rows=rows, callbacks=callbacks,
                            augment=adversarial_augmenter(cfg.adversarial, model, transform=prepared.transform,
                                                          data_name=prepared.name, task=prepared.task,
                                                          device=device, base=augment),
@@ -187,9 +200,11 @@ def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.dev
     checkpointer = _checkpointer(cfg, live) if live is not None else None
     if checkpointer is not None:
         trainer.callbacks.append(checkpointer)
+    if ctx is not None:  # torchrun: DDP, sharded batches, rank 0's checkpoint on every rank
+        attach_distributed(trainer, ctx, checkpointer, checkpoint_every_steps=cfg.train.checkpoint_every_steps)
     diverged = None
     try:
-        logs = trainer.fit(X_train, y_train, *tensors["val"], epochs=cfg.train.epochs,
+        logs = trainer.fit(*training_data(cfg.train, X_train, y_train, device=device), *tensors["val"], epochs=cfg.train.epochs,
                            batch_size=cfg.train.batch_size, generator=generator)
     except TrainingDiverged as exc:
         diverged, logs = exc, {"epochs_run": exc.epoch, "best_epoch": callbacks[1].best_epoch}
@@ -207,7 +222,7 @@ def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.dev
                "diagnosis": diagnose_history(history.rows, task=prepared.task),
                "lr": base_lr(cfg), "skipped_steps": trainer.skipped_steps, "seed": seed,
                "health_warnings": health.warnings, "skipped_images": prepared.skipped,
-               "augmented": augment is not None}
+               "augmented": augment is not None, "compile": compile_status(trainer.forward)}
     if transfer is not None:
         transfer["events"] = unfreezer.events if unfreezer is not None else []
         metrics["transfer"] = transfer

@@ -43,3 +43,9 @@ def test_patience_zero_never_stops_but_still_restores_best():
     trainer = _FakeTrainer()
     last, logs = _run(EarlyStopping(patience=0), trainer, [1.0, 0.2, 0.9, 0.8, 0.7])
     assert last == 5 and logs["best_epoch"] == 2 and torch.all(trainer.model.weight == 2.0)
+
+
+def test_restore_best_false_keeps_the_last_epoch():
+    trainer = _FakeTrainer()
+    last, logs = _run(EarlyStopping(patience=0, restore_best=False), trainer, [1.0, 0.2, 0.9, 0.8, 0.7])
+    assert last == 5 and logs["best_epoch"] == 2 and torch.all(trainer.model.weight == 5.0)

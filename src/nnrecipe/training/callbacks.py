@@ -56,13 +56,15 @@ class EarlyStopping(Callback):
 
     Keeps a copy of the best weights (in memory) and restores them at the end of fit, also when
     training stopped for another reason (divergence, max epochs). patience = 0: never stops early,
-    but the best weights are still restored.
+    but the best weights are still restored (``restore_best=False`` keeps the last epoch's).
     """
 
     order = 0
 
-    def __init__(self, *, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0):
+    def __init__(self, *, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
+                 restore_best: bool = True):
         self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        self.restore_best = restore_best  # False: keep the last epoch's weights (e.g. to study overfitting)
         self.best = math.inf
         self.best_epoch = 0
         self.best_state: dict | None = None
@@ -84,7 +86,7 @@ class EarlyStopping(Callback):
                 trainer.should_stop = True
 
     def on_fit_end(self, trainer, logs):
-        if self.best_state is not None:
+        if self.best_state is not None and self.restore_best:
             trainer.model.load_state_dict(self.best_state)
         logs["best_epoch"] = self.best_epoch
 

@@ -18,7 +18,11 @@ Speed: in-memory data is batched by tensor indexing (``X[perm[i:i+B]]``), not a 
 Dataset + collate; running sums stay on the device and are read (``.item()``) only on log steps and
 at epoch end. NaN/Inf guard: on the CPU the loss is already on the host, so it is checked every step
 before the update is applied; on an accelerator it is checked on log steps and, if bad, the weights
-of the last good epoch are restored.
+of the last good epoch are restored. Data that is not a tensor in memory comes as a
+`nnrecipe.training.data_loading.DatasetBatches` (``fit(batches, None, ...)``): a DataLoader fed
+the same index batches. ``accumulate`` = N: each optimizer step takes N·B rows, run as N
+micro-batches of B (`_forward_backward`); the schedule counts optimizer steps. ``precision``:
+autocast and the fp16 GradScaler (`nnrecipe.training.precision`).
 
 Resume (`nnrecipe.training.checkpoint`): ``trainer.progress`` says where the loop is (epoch,
 batches done, the batch-order generator's state at the epoch's start, the epoch's statistics rows
@@ -28,6 +32,7 @@ and skips the batches already done, so it sees the very same batches in the same
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -39,6 +44,8 @@ from torch import nn
 from nnrecipe.errors import TrainingDiverged
 from nnrecipe.training.callbacks import Callback, snapshot, sorted_callbacks
 from nnrecipe.training.clipping import clip_gradients
+from nnrecipe.training.data_loading import DatasetBatches
+from nnrecipe.training.precision import Precision
 
 
 def iterate_batches(n: int, batch_size: int, generator: torch.Generator, device: torch.device,
@@ -124,6 +131,9 @@ class Trainer:
     nan_policy: str = "stop"  # "skip": drop a non-finite step and halve the LR from then on
     augment: Callable | None = None  # (x, y, generator) -> (x, target), training batches only
     forward: Callable = call_model  # (model, batch inputs) -> logits; sequence models pass their own
+    accumulate: int = 1  # micro-batches of batch_size per optimizer step (gradient accumulation)
+    precision: Precision | None = None  # autocast / GradScaler (nnrecipe.training.precision); None: fp32
+    distributed: object | None = None  # nnrecipe.training.distributed.Distributed under torchrun; None: one process
     step: int = 0
     should_stop: bool = False
     lr_factor: float = 1.0
@@ -160,16 +170,49 @@ class Trainer:
         generator.set_state(now)
         return batches[p.batches_done:]
 
+    def _forward_backward(self, xb, yb, batch_size, generator, has_bn):
+        """Forward + backward of one optimizer step's rows, `batch_size` rows at a time (gradient
+        accumulation). Each micro-batch's mean loss is weighted by its share m_k/M of the step's M
+        rows, so the summed gradient is that of the mean loss over all M rows: the same update as
+        one batch of M for models without batch-dependent layers. The penalty is added once.
+        Returns (loss, loss + penalty, correct, counted), detached."""
+        m = len(yb)
+        bounds = list(range(0, m, batch_size)) + [m]
+        if has_bn and len(bounds) > 2 and m - bounds[-2] == 1:
+            del bounds[-2]  # BatchNorm cannot train on 1 row: it joins the previous micro-batch
+        loss_sum = penalty = correct = counted = None
+        for k in range(len(bounds) - 1):
+            part = slice(bounds[k], bounds[k + 1])
+            xm, ym = (xb, yb) if len(bounds) == 2 else (take(xb, part), yb[part])
+            target = ym
+            if self.augment is not None:
+                xm, target = self.augment(xm, ym, generator)
+            with self.precision.autocast() if self.precision is not None else contextlib.nullcontext():
+                logits = self.forward(self.model, xm)
+                loss = self.loss_fn(logits, target)
+            if len(bounds) > 2:
+                loss = loss * ((bounds[k + 1] - bounds[k]) / m)
+            extra = self.penalty(self.model) if self.penalty and k == len(bounds) - 2 else None
+            total = loss + extra if extra is not None else loss
+            self.precision.backward(total) if self.precision is not None else total.backward()
+            penalty = extra.detach() if extra is not None else None
+            loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
+            if self.classification:
+                hits, seen = row_accuracy(logits.detach(), ym)
+                correct, counted = (hits, seen) if correct is None else (correct + hits, counted + seen)
+        total = loss_sum + penalty if penalty is not None else loss_sum
+        return loss_sum, total, correct, counted
+
     def _train_epoch(self, X, y, batch_size, generator, good_state):
         params = [p for p in self.model.parameters() if p.requires_grad]
-        device = y.device
+        device = X.device if isinstance(X, DatasetBatches) else y.device
         check_every_step = device.type == "cpu"
         has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.model.modules())
         # One row per step (loss, pre-clip norm, correct, counted), written on the device and read
         # once at epoch end: a single small op per step instead of a running sum per statistic.
         n = num_rows(X)
-        steps_max = -(-n // batch_size)
-        stats = torch.zeros(steps_max, 4, device=device)
+        step_rows = batch_size * self.accumulate  # rows per optimizer step
+        stats = torch.zeros(-(-n // step_rows), 4, device=device)
         p = self.progress
         sizes, lr = p.sizes, p.lr  # a resumed epoch continues its rows
         if sizes:
@@ -177,33 +220,31 @@ class Trainer:
         p.stats = stats
         self.model.train()
         keep_frozen_norms_in_eval(self.model)
-        for idx in self._epoch_batches(n, batch_size, generator, device, has_bn):
+        loader = X if isinstance(X, DatasetBatches) else None
+        world = self.distributed.world_size if self.distributed is not None else 1
+        order = self._epoch_batches(n, step_rows * world, generator, torch.device("cpu") if loader else device, has_bn)
+        if self.distributed is not None:  # every rank draws the same global batches and takes its slice
+            order = self.distributed.shard_batches(order)
+        for xb, yb in loader.batches(order) if loader else ((take(X, idx), y[idx]) for idx in order):
             p.batches_done += 1
-            xb, yb = take(X, idx), y[idx]
-            target = yb
-            if self.augment is not None:
-                xb, target = self.augment(xb, yb, generator)
             lr = p.lr = self._set_lr()
-            logits = self.forward(self.model, xb)
-            loss = self.loss_fn(logits, target)
-            extra = self.penalty(self.model) if self.penalty else None
-            total = loss + extra if extra is not None else loss
             self.optimizer.zero_grad(set_to_none=True)
-            total.backward()
+            loss, total, correct, counted = self._forward_backward(xb, yb, batch_size, generator, has_bn)
+            if self.precision is not None:
+                self.precision.unscale(self.optimizer)  # clip true gradients, not scaled ones
             grad_norm = clip_gradients(params, mode=self.clip_mode, threshold=self.clip_threshold)
             log_step = (self.step + 1) % self.log_every == 0
-            if (check_every_step or log_step) and not self._guard(total.detach() + grad_norm, total,
-                                                                  grad_norm, good_state):
+            # with a GradScaler, Inf gradients are the scaler's to skip: only the loss is guarded
+            probe = total if self.precision is not None and self.precision.scaler else total + grad_norm
+            if (check_every_step or log_step) and not self._guard(probe, total, grad_norm, good_state):
                 continue  # nan_policy "skip": this update is dropped
-            self.optimizer.step()
+            self.precision.step(self.optimizer) if self.precision is not None else self.optimizer.step()
             self.step += 1
-            if self.classification:
-                correct, counted = row_accuracy(logits.detach(), yb)
-            else:
+            if not self.classification:
                 correct = counted = grad_norm.new_zeros(())
-            stats[len(sizes)] = torch.stack((loss.detach(), grad_norm, correct.to(stats.dtype),
+            stats[len(sizes)] = torch.stack((loss.to(stats.dtype), grad_norm, correct.to(stats.dtype),
                                              counted.to(stats.dtype)))
-            sizes.append(len(idx))
+            sizes.append(len(yb))
             if log_step:
                 logs = {"step": self.step, "loss": loss.item(), "lr": lr}
                 for cb in self.callbacks:
@@ -218,6 +259,10 @@ class Trainer:
         seen, steps = max(sum(sizes), 1), max(len(sizes), 1)
         loss_sum, correct = (stats[:, 0] * weights).sum().item(), stats[:, 2].sum().item()
         counted = max(stats[:, 3].sum().item(), 1)
+        if self.distributed is not None:  # each rank saw its own rows: sum (loss·rows, rows, correct, counted)
+            loss_sum, seen, correct, counted = self.distributed.sum(torch.tensor(
+                [loss_sum, sum(sizes), correct, stats[:, 3].sum().item()], dtype=torch.float64)).tolist()
+            seen, counted = max(seen, 1), max(counted, 1)
         # Only global-norm clipping has a threshold comparable to the global norm.
         count_clipped = self.clip_mode == "norm" and self.clip_threshold > 0
         return {
@@ -257,7 +302,7 @@ class Trainer:
         logs: dict = {"epochs": epochs}
         for cb in self.callbacks:
             cb.on_fit_begin(self, logs)  # a checkpoint callback may restore `progress` here
-        on_accelerator = y.device.type != "cpu"
+        on_accelerator = (X.device if isinstance(X, DatasetBatches) else y.device).type != "cpu"
         epoch = self.progress.epoch - 1
         good_state = {"epoch": epoch, "weights": snapshot(self.model) if on_accelerator else None}
         # A run resumed after early stopping had stopped it has no epoch left.
@@ -270,6 +315,9 @@ class Trainer:
                 row = {"epoch": epoch, **self._train_epoch(X, y, batch_size, generator, good_state)}
                 self.progress = EpochProgress(epoch=epoch + 1)  # what an end-of-epoch checkpoint resumes
                 row["val_loss"], row["val_accuracy"] = self.evaluate(X_val, y_val)
+                if self.distributed is not None:  # early stopping/plateau must decide alike on every rank
+                    row["val_loss"], row["val_accuracy"] = self.distributed.from_rank0(row["val_loss"],
+                                                                                        row["val_accuracy"])
                 if not math.isfinite(row["val_loss"]):
                     raise TrainingDiverged(self.step, epoch, row["val_loss"])
                 for cb in self.callbacks:

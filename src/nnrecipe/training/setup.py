@@ -20,6 +20,7 @@ from nnrecipe.training.callbacks import Callback
 from nnrecipe.training.init import initialize
 from nnrecipe.training.loop import Trainer, call_model
 from nnrecipe.training.optim import build_optimizer, default_lr
+from nnrecipe.training.precision import CompiledForward, Precision, channels_last_forward, wants_channels_last
 from nnrecipe.training.regularization import penalty
 from nnrecipe.training.schedules import build_schedule
 
@@ -37,6 +38,13 @@ def pick_device(name: str) -> torch.device:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()}
+    if name not in available:
+        raise UserError(f"unknown device '{name}'", "train.device", "use auto, cpu, cuda or mps")
+    if not available[name]:
+        raise UserError(f"device '{name}' is not available on this machine (torch {torch.__version__})",
+                        "--device / train.device", "use --device auto or --device cpu")
     return torch.device(name)
 
 
@@ -104,13 +112,25 @@ def base_lr(cfg: Config) -> float:
 def make_trainer(cfg: Config, model: nn.Module, *, task: str, train_rows: int,
                  callbacks: list[Callback], augment=None, lr_scales: dict[int, float] | None = None,
                  forward=None) -> Trainer:
-    """Optimizer (decay groups), per-iteration schedule, clipping and penalties for `model`."""
-    steps_per_epoch = max(1, -(-train_rows // cfg.train.batch_size))
+    """Optimizer (decay groups), per-iteration schedule, clipping and penalties for `model`; the
+    speed options (`nnrecipe.training.precision`): precision, channels_last, torch.compile."""
+    t = cfg.train
+    steps_per_epoch = max(1, -(-train_rows // (t.batch_size * t.accumulate)))  # optimizer steps
     schedule = build_schedule(cfg.schedule.model_copy(update={"name": schedule_name(cfg)}), base_lr=base_lr(cfg), total_steps=steps_per_epoch * cfg.train.epochs)
     reg = cfg.regularization
+    device = next(model.parameters()).device
+    precision = Precision.for_device(t.precision, device) if t.precision != "fp32" else None
+    forward = forward or call_model
+    if wants_channels_last(t.channels_last, model, device):
+        model.to(memory_format=torch.channels_last)
+        forward = channels_last_forward(forward)
+    if t.compile:
+        forward = CompiledForward(model, forward)
+    if precision is not None and precision.scaler is not None:
+        callbacks = [*callbacks, precision]  # a checkpoint saves the scaler's state
     return Trainer(model=model, loss_fn=loss_function(task, reg.label_smoothing),
                    optimizer=build_optimizer(model, cfg.optimizer, lr_scales=lr_scales), schedule=schedule,
-                   augment=augment, forward=forward or call_model,
+                   augment=augment, forward=forward, accumulate=t.accumulate, precision=precision,
                    classification=task == "classification", clip_mode=cfg.clip.name,
                    clip_threshold=cfg.clip.threshold,
                    penalty=(lambda m: penalty(m, l1=reg.l1, l2=reg.l2)) if reg.l1 or reg.l2 else None,
