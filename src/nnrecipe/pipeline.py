@@ -222,7 +222,8 @@ def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.dev
                "diagnosis": diagnose_history(history.rows, task=prepared.task),
                "lr": base_lr(cfg), "skipped_steps": trainer.skipped_steps, "seed": seed,
                "health_warnings": health.warnings, "skipped_images": prepared.skipped,
-               "augmented": augment is not None, "compile": compile_status(trainer.forward)}
+               "augmented": augment is not None, "compile": compile_status(trainer.forward),
+               "split_sizes": {split: len(tensors[split][1]) for split in ("train", "val", "test")}}
     if transfer is not None:
         transfer["events"] = unfreezer.events if unfreezer is not None else []
         metrics["transfer"] = transfer
