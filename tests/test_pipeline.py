@@ -17,7 +17,8 @@ from testutil import FAST, set_args, write_csv
 
 METRIC_KEYS = {"loss", "accuracy", "precision_macro", "recall_macro", "f1_macro", "precision_micro",
                "recall_micro", "f1_micro", "precision_weighted", "recall_weighted", "f1_weighted", "ece",
-               "confusion_matrix", "class_names"}
+               "mce", "top_2_accuracy", "roc_auc_macro", "roc_auc_weighted", "average_precision_macro",
+               "confusion_matrix", "confusion_matrix_normalized", "per_class", "class_names"}
 
 
 def test_run_directory_contract(blobs_csv, tmp_path):
