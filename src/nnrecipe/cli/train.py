@@ -105,6 +105,8 @@ def _cmd_fit(args) -> int:
         return 0
     test, m = run.metrics["test"], run.metrics
     print(f"run: {run.dir}")
+    if (run.dir / "report.html").exists():
+        print(f"report: {run.dir / 'report.html'}")
     train = run.config["train"]
     if train["scale_lr"]:
         print(f"lr scaled by the linear rule: x {train['batch_size']}/{train['reference_batch_size']} "
