@@ -27,14 +27,13 @@ import torch
 
 from nnrecipe.config import Config, config_to_dict
 from nnrecipe.errors import TrainingDiverged
-from nnrecipe.genfit import (ImageData, build_generative, generative_architecture, load_images, run_info,
-                             score_samples, write_files)
+from nnrecipe.genfit import ImageData, run_info, score_samples, setup_generative, write_files
 from nnrecipe.metrics.generative import bernoulli_nll, elbo, gaussian_kl
 from nnrecipe.models.autoencoder import AutoEncoder, reparameterize
 from nnrecipe.rundir import atomic_dir, run_dir_name
 from nnrecipe.run import Run
 from nnrecipe.training.callbacks import Callback, EarlyStopping, History, ProgressBar
-from nnrecipe.training.setup import base_lr, make_trainer, pick_device, seed_everything
+from nnrecipe.training.setup import base_lr, make_trainer
 
 ACTIVE_UNIT_VARIANCE = 0.01
 EXTRA_COLUMNS = ("val_reconstruction", "val_kl")
@@ -180,16 +179,13 @@ def embed_2d(codes: np.ndarray, *, method: str, seed: int) -> tuple[np.ndarray, 
 def fit_autoencoder(cfg: Config, *, out, progress: bool) -> Run:
     started = time.perf_counter()
     seed = cfg.train.seed
-    seed_everything(seed)
-    device = pick_device(cfg.train.device)
-    data = load_images(cfg, device)
-    spec = generative_architecture(cfg, data.image_shape)
-    model = build_generative(spec).to(device)
+    device, data, spec, model = setup_generative(cfg)
     variational, g = model.variational, cfg.generative
     at_init = evaluate_autoencoder(model, data.X["test"], seed=seed) if variational else None
     history = History()
     history.columns = History.columns + EXTRA_COLUMNS
-    stopper = EarlyStopping(patience=cfg.train.patience, min_delta=cfg.train.min_delta)
+    stopper = EarlyStopping(patience=cfg.train.patience, min_delta=cfg.train.min_delta,
+                            restore_best=cfg.train.restore_best)
     callbacks = [history, stopper, ValidationTerms(data.X["val"], variational, g.recon_loss)]
     if progress:
         callbacks.append(ProgressBar(cfg.train.epochs, description=f"fit {data.name} {cfg.model.name}"))

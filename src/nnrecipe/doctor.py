@@ -17,7 +17,6 @@ from pathlib import Path
 import torch
 
 from nnrecipe.config import Config, build_config, config_to_dict, flag_overrides, merge, resolve_config
-from nnrecipe.errors import UserError
 from nnrecipe.prepare import prepare_for, to_tensors
 from nnrecipe.rundir import atomic_dir, require_empty_out
 from nnrecipe.recipe.activations import activation_stats, summarize_activations

@@ -24,7 +24,7 @@ import torch
 
 from nnrecipe.config import Config, config_to_dict, schedule_name
 from nnrecipe.errors import TrainingDiverged
-from nnrecipe.genfit import build_generative, generative_architecture, load_images, run_info, score_samples, write_files
+from nnrecipe.genfit import run_info, score_samples, setup_generative, write_files
 from nnrecipe.models.gan import GAN, discriminator_loss, generator_loss
 from nnrecipe.rundir import atomic_dir, run_dir_name
 from nnrecipe.run import Run
@@ -32,7 +32,7 @@ from nnrecipe.training.clipping import clip_gradients
 from nnrecipe.training.loop import iterate_batches
 from nnrecipe.training.optim import build_optimizer
 from nnrecipe.training.schedules import build_schedule
-from nnrecipe.training.setup import base_lr, pick_device, seed_everything
+from nnrecipe.training.setup import base_lr
 
 COLUMNS = ("epoch", "d_loss", "g_loss", "d_real", "d_fake", "lr", "seconds")
 
@@ -124,11 +124,7 @@ def _figures(rows: list[dict], snapshots: dict[int, torch.Tensor], final: torch.
 def fit_gan(cfg: Config, *, out, progress: bool) -> Run:
     started = time.perf_counter()
     seed = cfg.train.seed
-    seed_everything(seed)
-    device = pick_device(cfg.train.device)
-    data = load_images(cfg, device)
-    spec = generative_architecture(cfg, data.image_shape)
-    model = build_generative(spec).to(device)
+    device, data, spec, model = setup_generative(cfg)
     g = cfg.generative
     fixed = torch.randn(g.grid ** 2, g.latent_dim, generator=torch.Generator().manual_seed(seed + 1)).to(device)
     bar = None

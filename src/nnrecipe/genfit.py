@@ -38,6 +38,7 @@ from nnrecipe.models.gan import BUILDERS as GAN_BUILDERS
 from nnrecipe.post.temperature import apply_temperature
 from nnrecipe.rundir import require_empty_out
 from nnrecipe.run import MODEL_FORMAT, Run, save_model
+from nnrecipe.training.setup import pick_device, seed_everything
 
 GENERATIVE_MODELS = ("autoencoder", "vae", "gan")
 BUILDERS = {**AE_BUILDERS, **GAN_BUILDERS}
@@ -103,6 +104,16 @@ def generative_architecture(cfg: Config, image_shape: tuple[int, int, int]) -> d
 
 def build_generative(spec: dict) -> nn.Module:
     return BUILDERS[spec["name"]](spec)
+
+
+def setup_generative(cfg: Config) -> tuple[torch.device, ImageData, dict, nn.Module]:
+    """Seed, device, images in [0, 1], architecture spec and the model on the device: the common
+    start of the autoencoder/VAE and GAN fits."""
+    seed_everything(cfg.train.seed)
+    device = pick_device(cfg.train.device)
+    data = load_images(cfg, device)
+    spec = generative_architecture(cfg, data.image_shape)
+    return device, data, spec, build_generative(spec).to(device)
 
 
 def fit_generative(cfg: Config, *, out, progress: bool) -> Run:
