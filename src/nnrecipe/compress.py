@@ -5,14 +5,23 @@ Variants of a trained run's model (`nnrecipe.post.prune`, `nnrecipe.post.quantiz
     original             fp32 weights, as trained
     quantized            int8: dynamic for MLPs, static (calibrated on training rows) for conv nets
     pruned               global magnitude pruning at s* = max{s : drop_val(s) ≤ max_drop} (bisection;
-                         the output head stays dense, s counts the other Linear/Conv weights)
+                         the output head stays dense, s counts the other Linear/Conv weights and
+                         the RNN/LSTM/GRU weight matrices W_ih, W_hh)
     pruned+quantized     pruned, then quantized; s* bisected on the combination itself
-    channel[+quantized]  with structured=True: L2 channel pruning, the same bisection
+    channel[+quantized]  with structured=True: L2 channel pruning of Linear/Conv rows, the same
+                         bisection (skipped, and recorded in "skipped", when there are none)
 
 drop = m(original) − m(variant) for accuracy, f1_macro and r2 (higher is better) and
 m(variant) − m(original) for rmse, on the validation split (or `data`); test_drop likewise on the
 test split. Both splits are rebuilt from the run's config.yaml exactly as `fit` made them (same
 seed, same split, same train-split statistics), as `nnrecipe calibrate` does.
+
+Sequence classifiers (rnn/lstm/gru/transformer on ``seq:…`` tasks or text CSVs; not language models
+or seq2seq) take their token-id splits from `nnrecipe.seqdata.prepare_sequences` with the saved
+vocabulary's check. Their quantization is dynamic int8 of the Linear and LSTM/GRU layers (a plain
+RNN's recurrent weights stay float: torch has no int8 kernel for it). Their recurrent matrices are
+pruned in the global pool, so pruned+quantized is a sparse int8 LSTM/GRU: symmetric int8 keeps the
+zeros at 0 and the bitmask storage drops them from the file.
 
 Each variant is written in the compressed format (`nnrecipe.post.compressed_io`) and size_bytes is
 the file's real size (the original's: the run's own model.safetensors); latency_ms is the median of
@@ -42,11 +51,12 @@ from nnrecipe.evaluation import classification_split
 from nnrecipe.inference import _features
 from nnrecipe.metrics import regression_metrics
 from nnrecipe.post.compressed_io import nonzero_parameters, save_compressed
-from nnrecipe.post.prune import bisect_sparsity, channel_prune, global_magnitude_prune, sparsity
+from nnrecipe.post.prune import bisect_sparsity, channel_prune, global_magnitude_prune, prunable_weights, sparsity
 from nnrecipe.post.quantize import engine, quantization_kind, quantize
 from nnrecipe.prepare import prepare_for
 from nnrecipe.rundir import atomic_dir, require_empty_out
 from nnrecipe.run import Run, load
+from nnrecipe.seqdata import prepare_sequences
 from nnrecipe.training.loop import predict_logits
 
 METRICS = {"classification": ("accuracy", "f1_macro"), "regression": ("rmse", "r2")}
@@ -82,8 +92,32 @@ def _check_metric(task: str, metric: str | None) -> str:
     return metric
 
 
+def _check_run(run: Run, run_dir) -> None:
+    sequence = run.info.get("sequence")
+    if run.members or run.info.get("peft") or (sequence is not None and sequence.get("kind") != "classify"):
+        raise UserError("compress takes one tabular, image or sequence-classifier model, not an ensemble, adapter, "
+                        "language model or seq2seq run", str(run_dir),
+                        "pass a run written by `nnrecipe fit` (compress an ensemble's members one by one)")
+
+
+def _sequence_splits(run: Run, data: str | None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """{"train"|"val"|"test": (token ids [N, T], class indices)} as `fit` encoded them."""
+    if data is not None:
+        raise UserError("--data is for tabular and image runs", "--data",
+                        "leave it out: a sequence run's budget is measured on its validation split")
+    cfg = resolve_config(extra=run.config)
+    prepared = prepare_sequences(cfg)
+    # the splits and vocabulary are rebuilt from the config; a changed CSV would silently re-map tokens
+    if prepared.src_vocab.to_dict() != run.info["sequence"]["src_vocab"] or prepared.class_names != run.class_names:
+        raise UserError("the data no longer gives the run's vocabulary or classes", cfg.data.source,
+                        "compress with the data the run was fitted on")
+    return {k: prepared.tensors[k] for k in ("train", "val", "test")}
+
+
 def _splits(run: Run, data: str | None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """{"train"|"val"|"test": (model inputs float32, labels long | targets in original units)}."""
+    if "sequence" in run.info:
+        return _sequence_splits(run, data)
     prepared = prepare_for(resolve_config(extra=run.config))
     targets = prepared.y if run.task == "classification" else prepared.y_raw
     splits = {k: (torch.as_tensor(prepared.X[k], dtype=torch.float32), torch.as_tensor(targets[k]))
@@ -200,9 +234,7 @@ def compress(run_dir: str | Path, *, max_drop: float = 0.005, metric: str | None
     the run's columns) replaces the validation split for the budget."""
     methods = _check_options(max_drop, methods, structured)
     run = load(run_dir)
-    if run.members or "sequence" in run.info or run.info.get("peft"):
-        raise UserError("compress needs a single (non-ensemble, non-adapter) tabular or image model", str(run_dir),
-                        "pass a run written by `nnrecipe fit` without --ensemble, or compress one member")
+    _check_run(run, run_dir)
     metric = _check_metric(run.task, metric)
     out = Path(out) if out else run.dir / "compressed"
     if out.resolve() == run.dir.resolve():
@@ -211,6 +243,16 @@ def compress(run_dir: str | Path, *, max_drop: float = 0.005, metric: str | None
     splits = _splits(run, data)
 
     skipped, qkind = [], quantization_kind(run.model)
+    if "prune" in methods and not prunable_weights(run.model):
+        names = [n for n, kind, _ in _candidates(methods, structured, qkind) if kind]
+        skipped.append({"name": ", ".join(names), "reason": "no Linear/Conv/RNN weights to prune besides the "
+                        "output head"})
+        methods = [m for m in methods if m != "prune"]
+    elif structured and "prune" in methods and not prunable_weights(run.model, recurrent=False):
+        names = [n for n, kind, _ in _candidates(methods, structured, qkind) if kind == "channel"]
+        skipped.append({"name": ", ".join(names), "reason": "no Linear/Conv rows to channel-prune besides the "
+                        "output head (recurrent weights take global pruning only)"})
+        structured = False
     if "quantize" in methods and qkind == "static":
         try:
             quantize(run.model, "static", [splits["train"][0][:LATENCY_ROWS]])

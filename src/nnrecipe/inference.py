@@ -14,7 +14,7 @@ from nnrecipe.data import encode_labels, load_table
 from nnrecipe.errors import UserError
 from nnrecipe.metrics import classification_metrics, regression_metrics
 from nnrecipe.run import Run
-from nnrecipe.seqinfer import is_sequence, predict_sequences
+from nnrecipe.seqinfer import evaluate_sequences, is_sequence, predict_sequences
 
 
 def _images(run: Run, source: str, *, labelled: bool):
@@ -103,7 +103,13 @@ def predict(run: Run, source: str, *, out: str | Path | None = None) -> str:
 
 
 def evaluate(run: Run, source: str, *, out: str | Path | None = None) -> dict:
-    """Metrics (the `test` block's keys) of `run` on labelled data `source`."""
+    """Metrics (the `test` block's keys) of `run` on labelled data `source`; sequence runs read
+    text (`nnrecipe.seqinfer.evaluate_sequences`)."""
+    if is_sequence(run):
+        result = evaluate_sequences(run, source)
+        if out:
+            Path(out).write_text(json.dumps(result, indent=2))
+        return result
     X, y = _features(run, source, labelled=True)
     if y is None:
         raise UserError("no target column to evaluate against", source,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from nnrecipe.post.compressed_io import decode_state, encode_state, save_compressed
 from nnrecipe.post.prune import (TOLERANCE, bisect_sparsity, channel_prune, global_magnitude_prune,
-                                 output_head, sparsity)
+                                 output_head, prunable_weights, sparsity)
 
 
 class Toy(nn.Module):
@@ -23,6 +23,25 @@ class Toy(nn.Module):
 
 def _prunable(model):
     return [model.conv.weight, model.body.weight]
+
+
+class RecurrentToy(nn.Module):
+    """Two stacked bidirectional layers of `cell`, a Linear body and a head."""
+
+    def __init__(self, cell):
+        super().__init__()
+        torch.manual_seed(0)
+        self.rnn = cell(6, 8, num_layers=2, bidirectional=True, batch_first=True)
+        self.body = nn.Linear(16, 16)
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.body(self.rnn(x)[0][:, -1])))
+
+
+RECURRENT_WEIGHTS = ["weight_ih_l0", "weight_hh_l0", "weight_ih_l0_reverse", "weight_hh_l0_reverse",
+                     "weight_ih_l1", "weight_hh_l1", "weight_ih_l1_reverse", "weight_hh_l1_reverse"]
+CELLS = [nn.RNN, nn.LSTM, nn.GRU]
 
 
 @pytest.mark.parametrize("limit", [0.0371, 0.5, 0.637, 0.9])
@@ -72,6 +91,63 @@ def test_channel_pruning_zeroes_the_lowest_norm_rows_except_the_head():
         norms = rows.norm(dim=1)
         assert norms[~zero_rows].min() >= norms[zero_rows].max()
     assert torch.equal(pruned.head.weight, model.head.weight)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_recurrent_weight_matrices_are_prunable_but_not_their_biases(cell):
+    model = RecurrentToy(cell)
+    assert prunable_weights(model) == [(model.rnn, n) for n in RECURRENT_WEIGHTS] + [(model.body, "weight")]
+    assert prunable_weights(model, recurrent=False) == [(model.body, "weight")]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_global_pruning_pools_recurrent_and_linear_weights(cell):
+    model = RecurrentToy(cell)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    pruned = global_magnitude_prune(model, 0.7)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    weights = RECURRENT_WEIGHTS
+    pool = torch.cat([getattr(model.rnn, n).detach().flatten() for n in weights] + [model.body.weight.flatten()])
+    kept = torch.cat([getattr(pruned.rnn, n).detach().flatten() for n in weights] + [pruned.body.weight.flatten()])
+    assert int((kept == 0).sum()) == round(0.7 * pool.numel())
+    assert sparsity(pruned) == pytest.approx(0.7, abs=1 / pool.numel())
+    assert kept[kept != 0].abs().min() >= pool[kept == 0].abs().max()  # one threshold over both kinds
+    assert torch.equal(kept[kept != 0], pool[kept != 0])
+    for key, value in pruned.state_dict().items():  # biases and the head are untouched
+        if "bias" in key or key.startswith("head."):
+            assert torch.equal(value, before[key])
+    assert all(float((getattr(pruned.rnn, n) == 0).double().mean()) > 0 for n in weights)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_pruned_recurrent_layer_is_a_plain_module_that_runs_saves_and_loads(cell, tmp_path):
+    model = RecurrentToy(cell)
+    pruned = global_magnitude_prune(model, 0.6)
+    # prune.remove left no reparametrization behind: same keys, no masks, no hooks
+    assert set(pruned.state_dict()) == set(model.state_dict())
+    assert not any(k.endswith(("_orig", "_mask")) for k in pruned.state_dict())
+    assert not pruned.rnn._forward_pre_hooks
+    assert all(isinstance(getattr(pruned.rnn, n), nn.Parameter) for n in RECURRENT_WEIGHTS)
+    # the cell computes with the parameters themselves (its flat weight list follows them)
+    flat = dict(zip(pruned.rnn._flat_weights_names, pruned.rnn._flat_weights))
+    assert all(flat[n] is getattr(pruned.rnn, n) for n in RECURRENT_WEIGHTS)
+    x = torch.randn(4, 5, 6, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        out = pruned(x)
+        assert not torch.allclose(out, model(x))  # pruning changed what the cell computes
+        pruned.rnn.flatten_parameters()  # a no-op on the CPU; must not bring old weights back
+        assert torch.equal(pruned(x), out)
+        save_file({k: v.contiguous() for k, v in pruned.state_dict().items()}, str(tmp_path / "m.safetensors"))
+        fresh = RecurrentToy(cell)
+        fresh.load_state_dict(load_file(str(tmp_path / "m.safetensors")))
+        assert torch.equal(fresh(x), out)
+
+
+def test_channel_pruning_leaves_recurrent_weights_dense():
+    model = RecurrentToy(nn.LSTM)
+    pruned = channel_prune(model, 0.5)
+    assert all(torch.equal(getattr(pruned.rnn, n), getattr(model.rnn, n)) for n in RECURRENT_WEIGHTS)
+    assert int((pruned.body.weight == 0).all(dim=1).sum()) == 8
 
 
 def test_bitmask_layout_by_hand():

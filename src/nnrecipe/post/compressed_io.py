@@ -18,6 +18,10 @@ layout (metadata ``nnrecipe.layout``) says how to rebuild it:
   them in float32), else as float64/int64, so x̂ comes back bit for bit.
 - ``{"kind": "tuple", "items": [...]}`` (a dynamic Linear's packed (weight, bias)), items named
   ``key#i``; ``{"kind": "dtype", "value": "qint8"}``; ``{"kind": "none"}``.
+- ``{"kind": "rnn_cell", "reduce_range", "items": {"w_ih", "w_hh", "b_ih", "b_hh"}}``: one layer and
+  direction of a dynamically quantized LSTM/GRU (a packed TorchScript object in the state dict),
+  as its int8 weights (qtensor layouts) and float biases named ``key#w_ih`` etc., re-packed on
+  load (`nnrecipe.post.quantized_rnn_io`).
 
 Hand-written because safetensors stores dense tensors only, and torch's sparse and quantized
 tensors do not serialize to it.
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import OrderedDict
 from pathlib import Path
 
@@ -38,6 +43,7 @@ from torch import nn
 
 from nnrecipe.models import build_model
 from nnrecipe.post.quantize import quantized_skeleton, quiet_quantization
+from nnrecipe.post.quantized_rnn_io import is_cell_params, pack_cell, unpack_cell
 
 LAYOUT_KEY = "nnrecipe.layout"
 HEADER_ENTRY_BYTES = 128  # about what one more tensor costs in the safetensors JSON header
@@ -82,6 +88,10 @@ def _encode(key: str, value, out: dict[str, torch.Tensor]) -> dict:
         return {"kind": "dtype", "value": str(value).removeprefix("torch.")}
     if isinstance(value, tuple):
         return {"kind": "tuple", "items": [_encode(f"{key}#{i}", v, out) for i, v in enumerate(value)]}
+    if isinstance(value, torch.ScriptObject):  # a packed int8 LSTM/GRU cell; TypeError for anything else
+        cell = unpack_cell(value)
+        return {"kind": "rnn_cell", "reduce_range": cell.reduce_range,
+                "items": {name: _encode(f"{key}#{name}", t, out) for name, t in cell.tensors().items()}}
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"cannot store {key}: {type(value).__name__}")
     if not value.is_quantized:
@@ -114,6 +124,9 @@ def _decode(key: str, spec: dict, tensors: dict[str, torch.Tensor]):
         return tuple(_decode(f"{key}#{i}", s, tensors) for i, s in enumerate(spec["items"]))
     if kind == "tensor":
         return _decode_tensor(key, spec, tensors)
+    if kind == "rnn_cell":
+        parts = {name: _decode(f"{key}#{name}", s, tensors) for name, s in spec["items"].items()}
+        return pack_cell(**parts, reduce_range=spec["reduce_range"])
     q = _decode_tensor(key, spec["data"], tensors)
     scale, zero_point = tensors[f"{key}::scale"].double(), tensors[f"{key}::zero_point"].long()
     # the private constructors take the integers as they are; torch.quantize_per_* would re-round floats
@@ -166,8 +179,13 @@ def load_compressed_model(run_dir: str | Path, info: dict) -> nn.Module:
     return model.eval()
 
 
+# .weight/.bias, an RNN's weight_ih_l0/bias_hh_l1_reverse…, a dynamic Linear's or RNN cell's packed params
+PARAMETER_KEY = re.compile(r"\.(weight|bias)(_(ih|hh)_l\d+(_reverse)?)?$|_packed_params\._packed_params$"
+                           r"|_all_weight_values\.\d+\.param$")
+
+
 def _is_parameter(key: str) -> bool:
-    return key.endswith((".weight", ".bias")) or "_packed_params._packed_params" in key
+    return PARAMETER_KEY.search(key) is not None
 
 
 def nonzero_parameters(model: nn.Module) -> int:
@@ -177,6 +195,8 @@ def nonzero_parameters(model: nn.Module) -> int:
     for key, value in model.state_dict().items():
         if not _is_parameter(key):
             continue
+        if is_cell_params(value):
+            value = tuple(unpack_cell(value).tensors().values())
         for t in value if isinstance(value, tuple) else (value,):
             if isinstance(t, torch.Tensor):
                 count += int(torch.count_nonzero(t.int_repr() if t.is_quantized else t))
