@@ -10,6 +10,8 @@ only comparable within the run):
   bf16 / fp32 (CPU)            autocast bf16 vs fp32, same Trainer
   accumulate 4×B / 1×4B        gradient accumulation's cost for the same optimizer-step batch
   achieved / peak FLOP/s       wide MLP training (6·params FLOPs per row) vs a big fp32 matmul
+  lazy folder / in-memory      one epoch on --images generated 8×8 PNGs decoded per batch (data.lazy,
+                               0 and 2 workers) vs the same images as tensors; the scan is not timed
 
     OMP_NUM_THREADS=1 python benchmarks/speed.py [--rows 20000] [--repeats 3]
 """
@@ -17,14 +19,22 @@ only comparable within the run):
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from nnrecipe.config import ScheduleConfig
+from nnrecipe.data.images import load_image_folder
+from nnrecipe.data.lazy_images import scan_image_folder
+from nnrecipe.data.normalize import ChannelNormalizer
+from nnrecipe.data.transform import InputTransform
 from nnrecipe.models import MLP
-from nnrecipe.training.data_loading import tensor_batches
+from nnrecipe.training.data_loading import DatasetBatches, tensor_batches
 from nnrecipe.training.loop import Trainer
 from nnrecipe.training.precision import Precision
 from nnrecipe.training.schedules import build_schedule
@@ -37,8 +47,11 @@ def model_for(width: int, depth: int = 2) -> torch.nn.Module:
     return MLP(64, 10, hidden=(width,) * depth, activation="relu")
 
 
-def trainer_run(X, y, *, width=512, precision=None, loader=False, accumulate=1, batch=BATCH) -> float:
-    model = model_for(width)
+def trainer_run(X, y, *, width=512, precision=None, loader=False, accumulate=1, batch=BATCH,
+                images: DatasetBatches | None = None) -> float:
+    """One epoch; image rows X [N, 1, 8, 8] are flattened for the MLP; with `images` (the same rows
+    through a DataLoader) the training batches come from there."""
+    model = model_for(width) if X.dim() == 2 else torch.nn.Sequential(torch.nn.Flatten(), model_for(width))
     steps = -(-len(X) // (batch * accumulate))
     trainer = Trainer(model=model, loss_fn=F.cross_entropy,
                       optimizer=torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01),
@@ -47,6 +60,7 @@ def trainer_run(X, y, *, width=512, precision=None, loader=False, accumulate=1, 
                       classification=True, clip_mode="none", log_every=50, accumulate=accumulate,
                       precision=Precision.for_device(precision, X.device) if precision else None)
     data = (tensor_batches(X, y, device=X.device), None) if loader else (X, y)
+    data = (images, None) if images is not None else data
     start = time.perf_counter()
     trainer.fit(*data, X[:256], y[:256], epochs=1, batch_size=batch, generator=torch.Generator().manual_seed(0))
     return time.perf_counter() - start
@@ -123,10 +137,42 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def image_folder(n: int, root: Path) -> Path:
+    """n gray 8×8 PNGs in 10 class folders (the pixels are noise: only speed is measured)."""
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        path = root / f"c{i % 10}" / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8), mode="L").save(path)
+    return root
+
+
+def lazy_rows(n_images: int, repeats: int) -> None:
+    """Epoch time of the lazily-read folder against the same images in memory (module docstring)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = image_folder(n_images, Path(tmp))
+        table = load_image_folder(root, "bench", require_target=True)
+        transform = InputTransform(channel=ChannelNormalizer.fit(table.X, table.image_shape),
+                                   image_shape=table.image_shape)
+        X = torch.as_tensor(transform.apply(table.X), dtype=torch.float32)
+        y = torch.as_tensor(np.unique(table.y, return_inverse=True)[1])
+        scan = scan_image_folder(root, "bench")
+        dataset = scan.dataset(np.arange(len(scan)), y.numpy(), transform)
+        for workers in (0, 2):
+            images = DatasetBatches(dataset, device="cpu", workers=workers, persistent_workers=workers > 0,
+                                    eval_batch_size=BATCH)
+            t_lazy, t_mem = interleaved(lambda images=images: trainer_run(X, y, images=images),
+                                        lambda: trainer_run(X, y), repeats)
+            images.close()
+            print(f"lazy folder ({workers} workers) / in-memory: lazy {n_images / t_lazy:9.0f} images/s  "
+                  f"in-memory {n_images / t_mem:9.0f} images/s  ratio {t_mem / t_lazy:.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=20000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--images", type=int, default=2000, help="PNGs in the lazy-folder row (0: skip it)")
     args = ap.parse_args()
     g = torch.Generator().manual_seed(0)
     X, y = torch.randn(args.rows, 64, generator=g), torch.randint(0, 10, (args.rows,), generator=g)
@@ -148,6 +194,9 @@ def main() -> None:
         "bf16", "fp32")
     row("accumulate 4×64 / 1×256", lambda: trainer_run(X, y, accumulate=4, batch=64), lambda: trainer_run(X, y),
         "4x64", "1x256")
+
+    if args.images:
+        lazy_rows(args.images, r)
 
     width = 2048
     peak = matmul_peak()

@@ -33,6 +33,7 @@ class DataConfig(_Section):
     image_size: int | None = Field(None, ge=1)  # image folders: resize to S×S (None: the first image's size)
     channels: Literal[1, 3] | None = None  # image folders: force gray (1) or RGB (3); None: RGB if any is colour
     skip_bad_images: bool = False  # skip unreadable images (and count them) instead of stopping
+    lazy: bool = False  # image folders: decode images batch by batch (DataLoader) instead of holding them in memory
     whiten: Literal["none", "pca", "zca", "patch_zca"] = "none"  # after standardization, fit on train
     whiten_eps: float = Field(1e-2, gt=0)  # ε in (Λ + εI)^(−1/2)
     whiten_patch: int = Field(3, ge=1)  # patch_zca: k×k patches (odd)
@@ -97,6 +98,8 @@ class InitConfig(_Section):
     lsuv_tol: float = Field(0.1, gt=0)
     lsuv_max_iter: int = Field(10, ge=1)
     zero_init_residual: bool = True
+    gate_bias: Literal["one", "chrono"] = "one"  # LSTM/GRU gate biases: forget bias 1, or chrono init
+    chrono_max: int | None = Field(None, ge=3)  # chrono: longest dependency T_max (None: input length)
 
 
 class OptimizerConfig(_Section):
@@ -380,7 +383,7 @@ SEQUENCE_EPOCHS = 15  # sequence runs on CSVs
 TASK_DEFAULTS: dict[str, dict] = {  # per generated task; what they reach is in README Results
     "reverse": {"train": {"epochs": 15}},
     "addition": {"train": {"epochs": 40}},
-    "memory": {"train": {"epochs": 20}},
+    "memory": {"train": {"epochs": 10}, "init": {"gate_bias": "chrono"}},
     "charlm": {"train": {"epochs": 60}},
 }
 

@@ -23,7 +23,7 @@ from nnrecipe.evaluation import calibrate, classification_split, predictions_csv
 from nnrecipe.metrics import regression_metrics
 from nnrecipe.post.temperature import apply_temperature
 from nnrecipe.data.augment import make_augmenter
-from nnrecipe.prepare import Prepared, prepare_for, to_tensors
+from nnrecipe.prepare import Prepared, prepare_for, prepare_lazy, to_streams, to_tensors
 from nnrecipe.recipe.diagnosis import diagnose_history
 from nnrecipe.recipe.health import HealthMonitor
 from nnrecipe.ensemble import write_ensemble
@@ -35,7 +35,7 @@ from nnrecipe.training.checkpoint import Checkpointer, latest_checkpoint, load_c
 from nnrecipe.training.distributed import (Distributed, attach as attach_distributed, join as join_distributed,
                                            teardown as teardown_distributed)
 from nnrecipe.training.loop import predict_logits
-from nnrecipe.training.data_loading import training_data
+from nnrecipe.training.data_loading import close_streams, first_rows, training_data
 from nnrecipe.training.precision import compile_status
 from nnrecipe.training.setup import (architecture, base_lr, make_model, make_trainer, pick_device,
                                      seed_everything)
@@ -131,9 +131,9 @@ def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
     if not resume and main_process:
         require_empty_out(out)
     seed_everything(cfg.train.seed)
-    prepared = prepare_for(cfg)  # one split, shared by every member
+    prepared = prepare_lazy(cfg) if cfg.data.lazy else prepare_for(cfg)  # one split, shared by every member
     device = ctx.device if ctx is not None else pick_device(cfg.train.device)
-    tensors = to_tensors(prepared, device)
+    tensors = to_streams(prepared, cfg.train, device) if cfg.data.lazy else to_tensors(prepared, device)
     final = run_dir_name(out, cfg, prepared.name)
     final = ctx.broadcast_object(final) if ctx is not None else final  # rank 0's time-stamped name
     if cfg.train.ensemble == 1:
@@ -148,6 +148,7 @@ def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
             raise
         finally:
             live.close()
+            close_streams(tensors)  # data.lazy: DataLoader workers end with the fit
         teardown_distributed(ctx)  # every rank waits until rank 0 has committed the run
         if one.diverged is not None:
             one.diverged.run_dir = one.run.dir
@@ -175,7 +176,7 @@ def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.dev
     arch = architecture(cfg, input_shape=prepared.input_shape,
                         out_features=len(prepared.class_names) if classification else 1)
     X_train, y_train = tensors["train"]
-    model = make_model(cfg, arch, device=device, init_batch=X_train[: cfg.train.batch_size])
+    model = make_model(cfg, arch, device=device, init_batch=first_rows(X_train, cfg.train.batch_size))
     transfer, unfreezer, lr_scales = _transfer(cfg, model, prepared)
     model, peft, lr_scales = setup_peft(model, cfg, transfer, lr_scales)  # unchanged when peft.method is none
     history = History()

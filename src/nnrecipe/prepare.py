@@ -3,25 +3,37 @@
 With ``images=True`` (a conv net or ViT) the data must carry an image shape (digits, an image
 folder, a 4-D .npz) and inputs become [N, C, H, W], normalized per channel; otherwise rows are
 vectors standardized per feature (digits' 8×8 pixels are then 64 features).
+
+With ``data.lazy`` (`prepare_lazy`, `fit` only) an image folder is scanned instead of loaded: the
+splits hold `nnrecipe.data.lazy_images.ImageFolderDataset`s (paths, no pixels) with the same rows,
+targets and transform as the in-memory path, and `to_streams` reads them through DataLoaders.
+Commands that prepare data again from a run's config (calibrate, compress, attack, doctor) use
+`prepare_for`, which always loads into memory.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from nnrecipe.config import IMAGE_MODELS, Config, DataConfig
+from nnrecipe.config import IMAGE_MODELS, Config, DataConfig, TrainConfig
 from nnrecipe.data import TargetScaler, encode_labels, infer_task, load_table, regression_targets, split_indices
+from nnrecipe.data.images import image_feature_names
+from nnrecipe.data.lazy_images import scan_image_folder
+from nnrecipe.data.normalize import ChannelNormalizer
 from nnrecipe.data.transform import InputTransform
 from nnrecipe.errors import UserError
+from nnrecipe.training.data_loading import DatasetBatches, dataset_batches
 
 
 @dataclass
 class Prepared:
     task: str
-    X: dict[str, np.ndarray]  # "train" / "val" / "test": model inputs, float64 ([N, D] or [N, C, H, W])
+    X: dict[str, np.ndarray]  # "train" / "val" / "test": model inputs, float64 ([N, D] or [N, C, H, W]);
+    # with data.lazy, ImageFolderDataset per split instead (prepare_lazy)
     y: dict[str, np.ndarray]  # encoded int64 labels or standardized float64 targets
     y_raw: dict[str, np.ndarray]  # regression targets in original units
     feature_names: list[str]
@@ -58,32 +70,47 @@ def prepare_data(cfg: DataConfig, *, seed: int, images: bool = False, model: str
         if not images and list(test_table.feature_names) != list(table.feature_names):
             raise UserError("test data columns differ from the training data", cfg.test_data,
                             f"use the columns {', '.join(table.feature_names[:8])}{' ...' if len(table.feature_names) > 8 else ''}")
-    classification = task == "classification"
-    if classification:
-        y_all, class_names = encode_labels(table.y)
-    else:
-        y_all, class_names = regression_targets(table.y), None
-    train, val, test = split_indices(len(table.X), y=y_all if classification else None,
-                                     val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
-                                     seed=seed, stratify=classification, has_test=test_table is not None)
-    X = {"train": table.X[train], "val": table.X[val], "test": table.X[test]}
-    y = {"train": y_all[train], "val": y_all[val], "test": y_all[test]}
+    rows, y, class_names = _split(table.y, test_table.y if test_table is not None else None, cfg,
+                                  seed=seed, task=task)
+    X = {k: table.X[idx] for k, idx in rows.items()}
     if test_table is not None:
         X["test"] = test_table.X
-        y["test"] = (encode_labels(test_table.y, class_names)[0] if classification
-                     else regression_targets(test_table.y))
     transform = InputTransform.fit(X["train"], image_shape=table.image_shape if images else None,
                                    standardize=cfg.standardize, whiten=cfg.whiten, eps=cfg.whiten_eps,
                                    patch=cfg.whiten_patch)
     X = {k: transform.apply(v) for k, v in X.items()}
-    target_scaler = None
-    y_raw = dict(y)
-    if not classification:
-        target_scaler = TargetScaler.fit(y["train"])
-        y = {k: target_scaler.transform(v) for k, v in y.items()}
+    y, y_raw, target_scaler = _scale_targets(y, task)
     skipped = table.skipped + (test_table.skipped if test_table is not None else 0)
     return Prepared(task, X, y, y_raw, list(table.feature_names), table.target_name, class_names,
                     transform, target_scaler, table.name, skipped=skipped)
+
+
+def _split(labels: np.ndarray, test_labels: np.ndarray | None, cfg: DataConfig, *, seed: int, task: str):
+    """({"train"|"val"|"test": row indices}, encoded targets per split, class names or None); the
+    test targets come from `test_labels` (a separate test file) when given, and its rows are empty."""
+    classification = task == "classification"
+    if classification:
+        y_all, class_names = encode_labels(labels)
+    else:
+        y_all, class_names = regression_targets(labels), None
+    train, val, test = split_indices(len(labels), y=y_all if classification else None,
+                                     val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
+                                     seed=seed, stratify=classification, has_test=test_labels is not None)
+    rows = {"train": train, "val": val, "test": test}
+    y = {k: y_all[idx] for k, idx in rows.items()}
+    if test_labels is not None:
+        y["test"] = (encode_labels(test_labels, class_names)[0] if classification
+                     else regression_targets(test_labels))
+    return rows, y, class_names
+
+
+def _scale_targets(y: dict[str, np.ndarray], task: str):
+    """(model targets, targets in original units, TargetScaler or None): regression targets are
+    standardized with the training split's mean and std."""
+    if task == "classification":
+        return y, dict(y), None
+    target_scaler = TargetScaler.fit(y["train"])
+    return {k: target_scaler.transform(v) for k, v in y.items()}, dict(y), target_scaler
 
 
 def prepare_for(cfg: Config) -> Prepared:
@@ -96,3 +123,67 @@ def to_tensors(data: Prepared, device: torch.device) -> dict[str, tuple[torch.Te
     ydtype = torch.long if data.task == "classification" else torch.float32
     return {k: (torch.as_tensor(data.X[k], dtype=torch.float32, device=device),
                 torch.as_tensor(data.y[k], dtype=ydtype, device=device)) for k in data.X}
+
+
+def _refuse_with_lazy(cfg: Config) -> None:
+    """What data.lazy cannot stream: each needs every image in memory (or is not an image fit)."""
+    d = cfg.data
+    if not Path(d.source).is_dir():
+        raise UserError(f"data.lazy streams image folders, but '{d.source}' is not a folder", "data.lazy",
+                        "drop data.lazy (this data is read into memory), or pass a folder with one "
+                        "subfolder of images per class")
+    if d.test_data and not Path(d.test_data).is_dir():
+        raise UserError(f"with data.lazy the test data must be an image folder too, got '{d.test_data}'",
+                        "data.test_data", "pass a folder of class subfolders, or drop data.lazy")
+    refused = [("model.name", cfg.model.name, cfg.model.name not in IMAGE_MODELS,
+                f"use --model {'|'.join(IMAGE_MODELS)}"),
+               ("data.whiten", d.whiten, d.whiten != "none",
+                "drop data.whiten (its fit needs all training images at once)"),
+               ("train.ensemble", cfg.train.ensemble, cfg.train.ensemble > 1, "set train.ensemble=1"),
+               ("adversarial.method", cfg.adversarial.method, cfg.adversarial.method != "none",
+                "set adversarial.method=none"),
+               ("train.loader", cfg.train.loader, cfg.train.loader == "tensor",
+                "set train.loader=auto (lazy data always goes through a DataLoader)")]
+    for key, value, bad, fix in refused:
+        if bad:
+            raise UserError(f"data.lazy cannot be combined with {key}={value}", key, f"{fix}, or drop data.lazy")
+
+
+def prepare_lazy(cfg: Config) -> Prepared:
+    """`prepare_for` for ``data.lazy``: the same split, targets and transform (statistics from a
+    streaming pass over the folder), with `ImageFolderDataset`s in place of arrays."""
+    _refuse_with_lazy(cfg)
+    d = cfg.data
+
+    def scan(source: str):
+        return scan_image_folder(Path(source), source, image_size=d.image_size, channels=d.channels,
+                                 skip_bad_images=d.skip_bad_images, workers=cfg.train.workers)
+
+    folder = scan(d.source)
+    test_folder = scan(d.test_data) if d.test_data else None
+    if test_folder is not None and test_folder.image_shape != folder.image_shape:
+        raise UserError(f"test images have shape {test_folder.image_shape}, training images {folder.image_shape}",
+                        d.test_data, "set data.image_size / data.channels so both agree")
+    task = d.task or infer_task(folder.labels)
+    rows, y, class_names = _split(folder.labels, test_folder.labels if test_folder is not None else None, d,
+                                  seed=cfg.train.seed, task=task)
+    c = folder.image_shape[0]
+    channel = (folder.channel_normalizer(rows["train"]) if d.standardize
+               else ChannelNormalizer(mean=np.zeros(c), std=np.ones(c)))
+    transform = InputTransform(channel=channel, image_shape=folder.image_shape, whiten_eps=d.whiten_eps)
+    y, y_raw, target_scaler = _scale_targets(y, task)
+    X = {k: folder.dataset(idx, y[k], transform) for k, idx in rows.items()}
+    if test_folder is not None:
+        X["test"] = test_folder.dataset(np.arange(len(test_folder)), y["test"], transform)
+    skipped = folder.skipped + (test_folder.skipped if test_folder is not None else 0)
+    return Prepared(task, X, y, y_raw, image_feature_names(folder.image_shape), "label", class_names, transform,
+                    target_scaler, Path(d.source).resolve().name or d.source, skipped=skipped)
+
+
+def to_streams(data: Prepared, train: TrainConfig,
+               device: torch.device) -> dict[str, tuple[DatasetBatches, torch.Tensor]]:
+    """`to_tensors` for `prepare_lazy`'s datasets: {split: (DatasetBatches, y on `device`)}; training
+    and evaluation read ``train.batch_size`` images at a time through ``train.workers`` workers."""
+    return {k: (dataset_batches(data.X[k], device=device, workers=train.workers, pin_memory=train.pin_memory,
+                                persistent_workers=train.persistent_workers, eval_batch_size=train.batch_size),
+                data.X[k].targets.to(device)) for k in data.X}

@@ -153,3 +153,46 @@ def test_bad_specs():
         _net("gru", "one_to_many", tokens=True)
     with pytest.raises(ValueError, match="sequence"):
         _net("gru", "one_to_one", tokens=True).forward_with_state(torch.ones(2, 1, dtype=torch.long))
+
+
+def test_chrono_init_spreads_gate_time_constants_up_to_t_max():
+    """Tallec & Ollivier 2018: LSTM b_f = log u, b_i = −b_f; GRU b_z = log u; u ~ U(1, T_max − 1)."""
+    from nnrecipe.training.init import init_recurrent
+    torch.manual_seed(0)
+    lstm = nn.LSTM(4, 200, num_layers=2, bidirectional=True)
+    init_recurrent(lstm, gate_bias="chrono", chrono_max=60)
+    for name, p in lstm.named_parameters():
+        if name.startswith("bias_ih"):
+            i, f, g, o = p.chunk(4)
+            u = f.exp()
+            assert u.min() >= 1 and u.max() <= 59 and u.max() > 50 and u.min() < 2  # spread over [1, 59]
+            assert torch.equal(i, -f) and torch.all(torch.cat([g, o]) == 0)
+        elif name.startswith("bias_hh"):
+            assert torch.all(p == 0)
+    gru = nn.GRU(4, 200)
+    init_recurrent(gru, gate_bias="chrono", chrono_max=20)
+    r, z, n = gru.bias_ih_l0.chunk(3)
+    assert z.exp().min() >= 1 and z.exp().max() <= 19 and torch.all(torch.cat([r, n]) == 0)
+    # a unit with forget bias log u (and nothing else) keeps a cell ≈ u steps: σ(log u) = u / (1 + u)
+    keep = torch.sigmoid(torch.log(torch.tensor(59.0)))
+    assert keep ** 59 > 0.3 > torch.sigmoid(torch.tensor(1.0)) ** 59
+    rnn = nn.RNN(4, 8)
+    init_recurrent(rnn, gate_bias="chrono", chrono_max=20)  # no gates: biases stay 0
+    assert torch.all(rnn.bias_ih_l0 == 0)
+    with pytest.raises(ValueError, match="chrono_max"):
+        init_recurrent(nn.LSTM(4, 8), gate_bias="chrono", chrono_max=None)
+
+
+def test_initialize_takes_chrono_span_from_the_input_length_and_memory_task_defaults_to_it():
+    from nnrecipe.config import build_config
+    from nnrecipe.training.init import initialize
+    cfg = build_config({"init": {"gate_bias": "chrono"}})
+    m = _net("lstm", "many_to_one", tokens=True)
+    initialize(m, cfg.init, activation="tanh", data=torch.randint(1, V, (B, 40)))
+    f = m.rnn.bias_ih_l0.chunk(4)[1]
+    assert f.exp().max() <= 39 and f.exp().max() > 10
+    initialize(m, build_config({"init": {"gate_bias": "chrono", "chrono_max": 5}}).init, activation="tanh",
+               data=torch.randint(1, V, (B, 40)))
+    assert m.rnn.bias_ih_l0.chunk(4)[1].exp().max() <= 4
+    assert build_config({"data": {"source": "seq:memory"}}).init.gate_bias == "chrono"
+    assert build_config({"data": {"source": "seq:reverse"}}).init.gate_bias == "one"

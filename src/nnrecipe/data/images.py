@@ -94,7 +94,7 @@ def _listing(folder: Path) -> tuple[list[str], list[str]]:
     return files, dirs
 
 
-def _size(image_size: int | tuple[int, int] | list[int] | None) -> tuple[int, int] | None:
+def image_hw(image_size: int | tuple[int, int] | list[int] | None) -> tuple[int, int] | None:
     """image_size as (H, W), or None."""
     if image_size is None:
         return None
@@ -105,7 +105,7 @@ def _size(image_size: int | tuple[int, int] | list[int] | None) -> tuple[int, in
     return int(hw[0]), int(hw[1])
 
 
-def _decode(path: Path, channels: int | None, size: tuple[int, int] | None):
+def decode_image(path: Path, channels: int | None, size: tuple[int, int] | None):
     """The image as uint8 [H, W, 1 or 3]; channels None keeps gray gray and colour colour."""
     from PIL import Image
 
@@ -122,7 +122,7 @@ def _decode(path: Path, channels: int | None, size: tuple[int, int] | None):
     return pixels[:, :, None] if pixels.ndim == 2 else pixels
 
 
-def _bad_image_errors() -> tuple[type[BaseException], ...]:
+def bad_image_errors() -> tuple[type[BaseException], ...]:
     from PIL import Image, UnidentifiedImageError
 
     # UnidentifiedImageError: not an image Pillow knows; OSError: truncated/corrupt data;
@@ -131,15 +131,26 @@ def _bad_image_errors() -> tuple[type[BaseException], ...]:
     return (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
-def load_image_folder(folder: Path, source: str, *, require_target: bool,
-                      image_size: int | tuple[int, int] | None = None,
-                      skip_bad_images: bool = False, channels: int | None = None) -> FolderImages:
-    """Read a folder of class subfolders (or, at predict time, of images) — see the docstring."""
-    if channels not in (None, 1, 3):
-        raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
-    size = _size(image_size)
+class UnreadableImage(UserError):
+    """A file Pillow cannot read; picklable (``__reduce__``) so that it crosses a DataLoader worker
+    process whole (`nnrecipe.data.lazy_images`)."""
+
+    def __reduce__(self):
+        return type(self), (self.what, self.where, self.fix)
+
+
+def unreadable_image(error: BaseException, rel: str, path: Path) -> UnreadableImage:
+    """The error for a file that raised one of `bad_image_errors` when decoded."""
+    reason = str(error).replace(str(path), "").strip(" '") or type(error).__name__
+    return UnreadableImage(f"cannot read image '{rel}' ({type(error).__name__}: {reason})", str(path), _SKIP_FIX)
+
+
+def list_image_folder(folder: Path, source: str, *,
+                      require_target: bool) -> tuple[list[tuple[str, str | None]], list[str]]:
+    """(path relative to `folder`, class name or None) of every image to read, in reading order,
+    and the class subfolders — the layout rules of the module docstring; nothing is decoded."""
     top_files, subdirs = _listing(folder)
-    files: list[tuple[str, str | None]] = []  # (relative path, class name or None)
+    files: list[tuple[str, str | None]] = []
     if not require_target:
         files += [(name, None) for name in top_files]
     elif not subdirs:
@@ -155,32 +166,48 @@ def load_image_folder(folder: Path, source: str, *, require_target: bool,
     if not files:
         raise UserError(f"folder '{source}' holds no .png/.jpg/.jpeg images", source,
                         _LAYOUT_FIX)
-    bad_errors = _bad_image_errors()
-    arrays, kept, skipped = [], [], 0
-    for rel, cls in files:
-        path = folder / rel
-        try:
-            pixels = _decode(path, channels, size)
-        except bad_errors as e:
-            if not skip_bad_images:
-                reason = str(e).replace(str(path), "").strip(" '") or type(e).__name__
-                raise UserError(f"cannot read image '{rel}' ({type(e).__name__}: {reason})",
-                                str(path), _SKIP_FIX) from None
-            skipped += 1
-            continue
-        if size is None:  # the first readable image sets the size for the rest
-            size = pixels.shape[:2]
-        arrays.append(pixels)
-        kept.append((rel, cls))
+    return files, subdirs
+
+
+def check_readable(folder: Path, source: str, subdirs: list[str], kept: list[tuple[str, str | None]], *,
+                   n_files: int, skipped: int, require_target: bool) -> None:
+    """After skipping unreadable files: every class keeps an image, and something was read."""
     if require_target:
         empty = sorted(set(subdirs) - {cls for _, cls in kept})
         if empty:
             raise UserError(f"class folder '{empty[0]}' has no readable images ({skipped} "
                             "unreadable images skipped in all)", str(folder / empty[0]),
                             "replace its images or remove the folder")
-    if not arrays:
-        raise UserError(f"none of the {len(files)} images in '{source}' could be read", source,
+    if not kept:
+        raise UserError(f"none of the {n_files} images in '{source}' could be read", source,
                         "check that the files are PNG or JPEG images")
+
+
+def load_image_folder(folder: Path, source: str, *, require_target: bool,
+                      image_size: int | tuple[int, int] | None = None,
+                      skip_bad_images: bool = False, channels: int | None = None) -> FolderImages:
+    """Read a folder of class subfolders (or, at predict time, of images) — see the docstring."""
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
+    size = image_hw(image_size)
+    files, subdirs = list_image_folder(folder, source, require_target=require_target)
+    bad_errors = bad_image_errors()
+    arrays, kept, skipped = [], [], 0
+    for rel, cls in files:
+        path = folder / rel
+        try:
+            pixels = decode_image(path, channels, size)
+        except bad_errors as e:
+            if not skip_bad_images:
+                raise unreadable_image(e, rel, path) from None
+            skipped += 1
+            continue
+        if size is None:  # the first readable image sets the size for the rest
+            size = pixels.shape[:2]
+        arrays.append(pixels)
+        kept.append((rel, cls))
+    check_readable(folder, source, subdirs, kept, n_files=len(files), skipped=skipped,
+                   require_target=require_target)
     n_channels = max(a.shape[2] for a in arrays)  # gray next to colour: Pillow's L→RGB repeats
     stack = np.empty((len(arrays), n_channels, *size), dtype=np.uint8)
     for i, a in enumerate(arrays):

@@ -13,6 +13,13 @@ benchmarks/). ``train.workers`` worker processes, ``train.pin_memory`` (auto: on
 host memory lets the copy to the GPU run asynchronously, ``non_blocking=True``),
 ``train.persistent_workers`` (keep the workers between epochs: one DataLoader per fit).
 
+Lazily-loaded data (``data.lazy``: `nnrecipe.data.lazy_images.ImageFolderDataset`) always takes this
+path, for evaluation too: `DatasetBatches.in_order` yields ``eval_batch_size`` rows at a time in
+dataset order (`nnrecipe.training.loop.predict_logits` concatenates the logits, never the inputs).
+A dataset may return an exception instead of a sample (a file it cannot read); the batch it falls
+in comes out of the workers as that exception, which is raised in the main process as it is
+(DataLoader would wrap a raised one in a RuntimeError carrying the worker's traceback).
+
 Why hand-written: torch's DataLoader does the loading; this file only feeds it the loop's order.
 """
 
@@ -21,7 +28,7 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 import torch
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
 
 
 class _EpochSampler:
@@ -37,6 +44,12 @@ class _EpochSampler:
         return len(self.batches)
 
 
+def _collate(samples: list):
+    """default_collate, or the first sample that is an exception (passed on whole)."""
+    bad = next((s for s in samples if isinstance(s, BaseException)), None)
+    return bad if bad is not None else default_collate(samples)
+
+
 class DatasetBatches:
     """A dataset of (x, y) samples that the trainer reads batch by batch through a DataLoader.
 
@@ -44,10 +57,11 @@ class DatasetBatches:
     """
 
     def __init__(self, dataset: Dataset, *, device: torch.device, workers: int = 0, pin_memory: bool = False,
-                 persistent_workers: bool = False):
+                 persistent_workers: bool = False, eval_batch_size: int = 256):
         self.dataset, self.device = dataset, torch.device(device)
+        self.eval_batch_size = eval_batch_size
         self._sampler = _EpochSampler()
-        self.loader = DataLoader(dataset, batch_sampler=self._sampler, num_workers=workers,
+        self.loader = DataLoader(dataset, batch_sampler=self._sampler, num_workers=workers, collate_fn=_collate,
                                  pin_memory=pin_memory and self.device.type == "cuda",
                                  persistent_workers=persistent_workers and workers > 0,
                                  # its own generator: each iter() draws a worker base seed, which
@@ -61,8 +75,34 @@ class DatasetBatches:
         """(x, y) on the device for each index batch, in the given order."""
         self._sampler.batches = [idx.tolist() for idx in index_batches]
         non_blocking = self.loader.pin_memory
-        for xb, yb in self.loader:
+        for batch in self.loader:
+            if isinstance(batch, BaseException):
+                try:
+                    raise batch
+                finally:  # the traceback keeps this frame: holding the error too would make a cycle that
+                    del batch  # keeps the workers (and their iterator) alive until the garbage collector runs
+            xb, yb = batch
             yield xb.to(self.device, non_blocking=non_blocking), yb.to(self.device, non_blocking=non_blocking)
+
+    def in_order(self) -> Iterator[torch.Tensor]:
+        """The inputs on the device, ``eval_batch_size`` rows at a time, in dataset order."""
+        n, b = len(self.dataset), self.eval_batch_size
+        for xb, _ in self.batches(torch.arange(i, min(i + b, n)) for i in range(0, n, b)):
+            yield xb
+
+    def close(self) -> None:
+        """End persistent worker processes now. Otherwise they live as long as this object, which a
+        reference cycle (an exception's traceback holding the fit's frames) can stretch to the next
+        garbage collection, where each worker's shutdown may wait out torch's 5 s join timeout."""
+        iterator = self.loader._iterator  # where DataLoader keeps persistent workers (torch's own field)
+        if iterator is not None:
+            iterator._shutdown_workers()
+        self.loader._iterator = None
+
+    def head(self, n: int) -> torch.Tensor:
+        """The first `n` inputs as one tensor on the device (a model's initialization batch)."""
+        (xb, _), = self.batches([torch.arange(min(n, len(self.dataset)))])  # drains the loader
+        return xb
 
 
 def use_dataloader(setting: str) -> bool:
@@ -70,18 +110,40 @@ def use_dataloader(setting: str) -> bool:
     return setting == "dataloader"
 
 
-def tensor_batches(X: torch.Tensor, y: torch.Tensor, *, device: torch.device, workers: int = 0,
-                   pin_memory: str | bool = "auto", persistent_workers: bool = False) -> DatasetBatches:
-    """In-memory rows through a DataLoader (``train.loader=dataloader``). ``pin_memory`` auto: CUDA."""
+def dataset_batches(dataset: Dataset, *, device: torch.device, workers: int = 0, pin_memory: str | bool = "auto",
+                    persistent_workers: bool = False, eval_batch_size: int = 256) -> DatasetBatches:
+    """`DatasetBatches` with the ``train`` options; ``pin_memory`` auto: on for CUDA."""
     device = torch.device(device)
     pin = device.type == "cuda" if pin_memory == "auto" else bool(pin_memory)
-    return DatasetBatches(TensorDataset(X.cpu(), y.cpu()), device=device, workers=workers, pin_memory=pin,
-                          persistent_workers=persistent_workers)
+    return DatasetBatches(dataset, device=device, workers=workers, pin_memory=pin,
+                          persistent_workers=persistent_workers, eval_batch_size=eval_batch_size)
+
+
+def tensor_batches(X: torch.Tensor, y: torch.Tensor, *, device: torch.device, workers: int = 0,
+                   pin_memory: str | bool = "auto", persistent_workers: bool = False) -> DatasetBatches:
+    """In-memory rows through a DataLoader (``train.loader=dataloader``)."""
+    return dataset_batches(TensorDataset(X.cpu(), y.cpu()), device=device, workers=workers, pin_memory=pin_memory,
+                           persistent_workers=persistent_workers)
+
+
+def close_streams(splits: dict) -> None:
+    """`DatasetBatches.close` for every split of `nnrecipe.prepare.to_streams` (tensors: nothing to do)."""
+    for X, _ in splits.values():
+        if isinstance(X, DatasetBatches):
+            X.close()
+
+
+def first_rows(X: torch.Tensor | DatasetBatches, n: int) -> torch.Tensor:
+    """X[:n] of a tensor or of a dataset read through `DatasetBatches`."""
+    return X.head(n) if isinstance(X, DatasetBatches) else X[:n]
 
 
 def training_data(train, X: torch.Tensor, y: torch.Tensor, *, device: torch.device):
     """What ``Trainer.fit`` takes as training data for the `train` config section: the tensors
-    (fast path) or, with ``loader=dataloader``, (`DatasetBatches`, None)."""
+    (fast path) or, with ``loader=dataloader`` or lazily-loaded data (X already a `DatasetBatches`),
+    (`DatasetBatches`, None)."""
+    if isinstance(X, DatasetBatches):
+        return X, None
     if not use_dataloader(train.loader):
         return X, y
     return tensor_batches(X, y, device=device, workers=train.workers, pin_memory=train.pin_memory,

@@ -42,7 +42,14 @@ start as the identity (γ = 1, β = 0). The draws are torch's own (``torch.nn.in
 Recurrent layers (``nn.RNN``/``LSTM``/``GRU``) follow the usual recipe whatever ``cfg.name`` says:
 each gate's block of ``weight_hh`` orthogonal (its repeated application neither blows up nor
 vanishes), ``weight_ih`` Xavier-uniform, biases 0 except the LSTM forget gate's input bias 1
-(Jozefowicz et al. 2015), so the cell remembers by default.
+(Jozefowicz et al. 2015, ``cfg.gate_bias: one``), so the cell remembers by default.
+A forget gate of σ(1) ≈ 0.73 still keeps only 0.73⁵⁹ ≈ 1e-8 of a cell after 60 steps, so a
+dependency that long gets no gradient at init. ``cfg.gate_bias: chrono`` (Tallec & Ollivier 2018,
+"Can recurrent neural networks warp time?") draws per unit b_f = log(u), u ~ U(1, T_max − 1), and
+b_i = −b_f for the LSTM, so unit j forgets with a time constant ≈ u_j steps, spread up to T_max
+(``cfg.chrono_max``; None: the input length of the training batches). For the GRU,
+h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}, the same draw goes to the update gate's bias b_z.
+The vanilla RNN has no gate, so neither applies to it.
 
 Residual blocks: ``zero_init_residual_branches`` (applied when ``cfg.zero_init_residual``) zeroes
 the weight of each block's ``residual_last`` module (the norm's γ, or the last conv/linear), so
@@ -148,10 +155,19 @@ INITIALIZERS: dict[str, WeightInit] = {
 
 # --- model-level passes ---------------------------------------------------------------------------
 
+GATE_BIASES = ("one", "chrono")
+
+
 @torch.no_grad()
-def init_recurrent(module: nn.RNNBase) -> None:
+def init_recurrent(module: nn.RNNBase, *, gate_bias: str = "one", chrono_max: int | None = None) -> None:
     """weight_hh: orthogonal per gate block; weight_ih (and LSTM projections): Xavier-uniform;
-    biases 0, except the LSTM forget gate's bias_ih = 1 (gate order i, f, g, o)."""
+    biases 0, except (gate orders: LSTM i, f, g, o; GRU r, z, n; in bias_ih)
+    ``one``: LSTM b_f = 1;  ``chrono``: LSTM b_f = log(u), b_i = −b_f; GRU b_z = log(u),
+    u ~ U(1, chrono_max − 1) per unit."""
+    if gate_bias not in GATE_BIASES:
+        raise ValueError(f"unknown gate_bias '{gate_bias}'; choose one of {', '.join(GATE_BIASES)}")
+    if gate_bias == "chrono" and (chrono_max is None or chrono_max < 3):
+        raise ValueError(f"chrono init needs chrono_max >= 3 (the longest dependency), got {chrono_max}")
     gates = {"LSTM": 4, "GRU": 3}.get(module.mode, 1)
     for name, p in module.named_parameters():
         if name.startswith("weight_hh"):
@@ -161,8 +177,17 @@ def init_recurrent(module: nn.RNNBase) -> None:
             nn.init.xavier_uniform_(p)
         else:
             nn.init.zeros_(p)
-            if module.mode == "LSTM" and name.startswith("bias_ih"):
-                p.chunk(4, dim=0)[1].fill_(1.0)
+            if not name.startswith("bias_ih") or module.mode not in ("LSTM", "GRU"):
+                continue
+            blocks = p.chunk(gates, dim=0)
+            if gate_bias == "one":
+                if module.mode == "LSTM":
+                    blocks[1].fill_(1.0)
+                continue
+            timescale = torch.log(torch.empty_like(blocks[1]).uniform_(1.0, chrono_max - 1.0))
+            blocks[1].copy_(timescale)  # LSTM forget gate f / GRU update gate z
+            if module.mode == "LSTM":
+                blocks[0].copy_(-timescale)  # input gate: write little where the cell keeps long
 
 
 @torch.no_grad()
@@ -261,7 +286,10 @@ def initialize(model: nn.Module, cfg: InitConfig, *, activation: str, negative_s
             if getattr(module, "bias", None) is not None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.RNNBase):
-            init_recurrent(module)
+            span = cfg.chrono_max
+            if span is None and data is not None and not isinstance(data, (tuple, list)) and data.dim() >= 2:
+                span = max(int(data.shape[1]), 3)  # token ids [B, T] or features [B, T, D]
+            init_recurrent(module, gate_bias=cfg.gate_bias, chrono_max=span)
     # Zero the residual branches before LSUV, so LSUV calibrates the network as it will start
     # (a zeroed layer's flat output is skipped by the variance floor).
     if cfg.zero_init_residual:

@@ -89,8 +89,11 @@ def row_accuracy(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, t
 def predict_logits(model: nn.Module, X: Inputs, *, batch_size: int = 4096, forward=call_model) -> torch.Tensor:
     was_training = model.training
     model.eval()
-    n = num_rows(X)
-    out = torch.cat([forward(model, take(X, slice(i, i + batch_size))) for i in range(0, n, batch_size)])
+    if isinstance(X, DatasetBatches):  # lazily-loaded data: its own batch size, inputs never concatenated
+        out = torch.cat([forward(model, xb) for xb in X.in_order()])
+    else:
+        n = num_rows(X)
+        out = torch.cat([forward(model, take(X, slice(i, i + batch_size))) for i in range(0, n, batch_size)])
     model.train(was_training)
     return out
 
