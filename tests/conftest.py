@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from testutil import FAST, write_csv
+
+# Under pytest-xdist (`-n 2`, the README's test command) each worker owns one core: torch (and the
+# CLI subprocesses tests start, which inherit the environment) use one thread, so the workers do not
+# fight over the cores with spinning OpenMP threads.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
 
 
 @pytest.fixture

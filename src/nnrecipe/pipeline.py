@@ -116,6 +116,9 @@ def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
     ctx, resume = join_distributed(cfg, out=out, resume=resume)  # (None, resume) unless torchrun runs several
     main_process = ctx is None or ctx.rank == 0  # the only one that writes or logs
     progress = progress and main_process
+    if cfg.data.lazy and (cfg.model.name in ("autoencoder", "vae", "gan", "word2vec") or is_sequence_run(cfg)):
+        raise UserError(f"data.lazy streams image folders for classifiers; model '{cfg.model.name}' reads its "
+                        "data in memory", "data.lazy", "drop --set data.lazy=true")
     if cfg.model.name in ("autoencoder", "vae", "gan"):
         from nnrecipe.genfit import fit_generative
         return fit_generative(cfg, out=out, progress=progress)
@@ -204,11 +207,15 @@ def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.dev
     if ctx is not None:  # torchrun: DDP, sharded batches, rank 0's checkpoint on every rank
         attach_distributed(trainer, ctx, checkpointer, checkpoint_every_steps=cfg.train.checkpoint_every_steps)
     diverged = None
+    train_data = training_data(cfg.train, X_train, y_train, device=device)
     try:
-        logs = trainer.fit(*training_data(cfg.train, X_train, y_train, device=device), *tensors["val"], epochs=cfg.train.epochs,
+        logs = trainer.fit(*train_data, *tensors["val"], epochs=cfg.train.epochs,
                            batch_size=cfg.train.batch_size, generator=generator)
     except TrainingDiverged as exc:
         diverged, logs = exc, {"epochs_run": exc.epoch, "best_epoch": callbacks[1].best_epoch}
+    finally:
+        if train_data[0] is not X_train:  # train.loader=dataloader: its workers end here
+            close_streams({"train": train_data})
     train_seconds = time.perf_counter() - started + (checkpointer.elapsed_before if checkpointer else 0.0)
 
     calibration = calibrate(model, *tensors["val"], cfg) if classification else None

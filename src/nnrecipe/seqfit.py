@@ -159,15 +159,15 @@ def fit_sequences(cfg: Config, *, out, progress: bool) -> Run:
             metrics["input_grad_norms"] = {"init": grads_at_init,
                                            "trained": _grad_profile(model, X_train, y_train)}
     elif data.kind == "lm":
-        metrics["test"] = _lm_split(model, *tensors["test"], forward)
-        metrics["val"] = _lm_split(model, X_val, y_val, forward)
+        metrics["test"] = lm_split(model, *tensors["test"], forward)
+        metrics["val"] = lm_split(model, X_val, y_val, forward)
         prompt = data.texts["test"].sources[0][:20]
         metrics["sample"] = {"prompt": prompt, "temperature": cfg.text.sample_temperature,
                              "text": sample_text(model, arch, data.src_vocab, prompt, cfg.text.sample_length,
                                                  temperature=cfg.text.sample_temperature, seed=seed)}
     else:
-        metrics["test"] = _seq2seq_split(model, arch, data, tensors, "test", cfg, forward)
-        metrics["val"] = _seq2seq_split(model, arch, data, tensors, "val", cfg, forward)
+        metrics["test"] = seq2seq_split(model, arch, data, tensors, "test", cfg, forward)
+        metrics["val"] = seq2seq_split(model, arch, data, tensors, "val", cfg, forward)
     info = {"task": "classification", "architecture": arch, "sequence": data.info(),
             "class_names": data.class_names, "temperature": temperature, "feature_names": ["text"],
             "target_name": cfg.text.label_column, "data": data.name,
@@ -181,13 +181,13 @@ def fit_sequences(cfg: Config, *, out, progress: bool) -> Run:
     return run
 
 
-def _lm_split(model, X, y, forward) -> dict:
+def lm_split(model, X, y, forward) -> dict:
     logits = predict_logits(model, X, forward=forward)
     return {"perplexity": perplexity(logits, y), "token_accuracy": token_accuracy(logits, y),
             "tokens": int((y != 0).sum())}
 
 
-def _seq2seq_split(model, arch: dict, data: SeqPrepared, tensors: dict, split: str, cfg: Config,
+def seq2seq_split(model, arch: dict, data: SeqPrepared, tensors: dict, split: str, cfg: Config,
                    forward) -> dict:
     (src, tgt_in), tgt_out = tensors[split]
     logits = predict_logits(model, (src, tgt_in), forward=forward)

@@ -31,7 +31,7 @@ from nnrecipe.evaluation import classification_split
 from nnrecipe.post.temperature import apply_temperature
 from nnrecipe.run import Run
 from nnrecipe.seqdata import SeqPrepared, encode_split
-from nnrecipe.seqfit import _lm_split, _seq2seq_split, make_forward
+from nnrecipe.seqfit import lm_split, seq2seq_split, make_forward
 from nnrecipe.seqgen import decode_outputs, sample_text
 from nnrecipe.training.loop import predict_logits
 
@@ -154,11 +154,11 @@ def evaluate_sequences(run: Run, source: str) -> dict:
     if kind == "classify":
         result = classification_split(model, X, y, run.class_names, run.temperature, cfg.calibration.ece_bins)
     elif kind == "lm":
-        result = _lm_split(model, X, y, make_forward(arch, cfg))
+        result = lm_split(model, X, y, make_forward(arch, cfg))
     else:
         data = SeqPrepared(name=str(source), kind=kind, level=src.level, src_vocab=src, tgt_vocab=tgt,
                            class_names=None, tensors={"eval": (X, y)}, texts={"eval": split})
-        result = _seq2seq_split(model, arch, data, data.tensors, "eval", cfg, make_forward(arch, cfg))
+        result = seq2seq_split(model, arch, data, data.tensors, "eval", cfg, make_forward(arch, cfg))
         result.pop("attention_example", None)  # a heatmap's numbers: the report draws it from fit's run
     counted = {"windows": int(X.shape[0])} if kind == "lm" else {"rows": len(split.sources)}
     return {**result, **counted, "columns": columns, "kind": kind}

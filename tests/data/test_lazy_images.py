@@ -247,3 +247,11 @@ def test_lazy_needs_an_image_folder(tmp_path):
     with pytest.raises(UserError) as exc:
         nnrecipe.fit("digits", overrides=TINY + ["data.lazy=true"], out=tmp_path / "run")
     assert exc.value.where == "data.lazy" and "not a folder" in exc.value.what
+
+
+@pytest.mark.parametrize("extra", [["model.name=vae"], ["model.name=word2vec"], ["model.name=lstm"]])
+def test_lazy_is_refused_for_models_that_read_their_data_in_memory(folder, tmp_path, extra):
+    with pytest.raises(UserError) as exc:
+        nnrecipe.fit(str(folder), overrides=TINY + ["data.lazy=true"] + extra, out=tmp_path / "run")
+    assert exc.value.where == "data.lazy" and extra[0].split("=")[1] in exc.value.what
+    assert not (tmp_path / "run").exists()
