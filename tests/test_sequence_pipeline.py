@@ -149,3 +149,12 @@ def test_text_csv_missing_column_is_named(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "'text'" in err and "sentence" in err
     assert math.isfinite(len(err)) and not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_chrono_gates_carry_the_first_symbol_across_60_steps(tmp_path):
+    """The long-range memory claim (README Results): the default seq:memory LSTM, 6 of its 10 epochs."""
+    run = nnrecipe.fit("seq:memory", model="lstm", overrides=["train.epochs=6", "train.log_every=50"],
+                       out=tmp_path / "run")
+    assert run.config["init"]["gate_bias"] == "chrono"
+    assert run.metrics["test"]["accuracy"] >= 0.9, run.metrics["test"]["accuracy"]

@@ -294,3 +294,16 @@ def test_lsuv_needs_data():
 def test_unknown_name_suggests_closest():
     with pytest.raises(UserError, match="kaiming_normal"):
         initialize(MLP(4, 2, hidden=(8,)), InitConfig(name="kaiming_norml"), activation="relu")
+
+
+def test_torch_init_is_each_layers_own_reset_parameters():
+    """``torch``: W, b ~ U(±1/√n_in) (nn.Linear/Conv's reset_parameters), the head included."""
+    from nnrecipe.config import build_config
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(300, 200), nn.ReLU(), nn.Linear(200, 7))
+    initialize(model, build_config({"init": {"name": "torch"}}).init, activation="relu")
+    for layer, n_in in ((model[0], 300), (model[2], 200)):
+        bound = 1 / math.sqrt(n_in)
+        for p in (layer.weight, layer.bias):
+            assert p.abs().max() <= bound and p.abs().max() > 0.9 * bound  # uniform over the whole range
+        assert abs(layer.weight.std().item() - bound / math.sqrt(3)) < 0.1 * bound

@@ -30,6 +30,10 @@ start as the identity (γ = 1, β = 0). The draws are torch's own (``torch.nn.in
   starts uniform and the initial cross-entropy is ln C + ≈ Var/2 (≈ 0.01 above ln C), and a
   regression head starts near 0 (initial MSE ≈ E[y²]). Measured on digits (seeds 0–2) this also
   trained better than gain 1 (test accuracy mean 0.985 vs 0.980).
+- ``torch``           - the layer's own ``reset_parameters()``: W and b ~ U(±1/√n_in) (Kaiming-uniform
+  with a = √5), no special head. The default of the seq:addition task (attention seq2seq): there it
+  learned much faster than ``auto`` (exact match 0.29 vs 0.05 after 600 steps, 0.778 vs 0.658 after
+  3 epochs; README Results); the tanh attention and bridge layers start with smaller weights.
 - ``lsuv``            - Mishkin & Matas 2016, "All you need is a good init" (arXiv 2015): start
   orthogonal (g = 1), then with a data batch B visit each Linear/Conv layer in forward order and
   repeat  W ← W / √Var(y)  (y = the layer's output on B, variance over all its entries) until
@@ -126,6 +130,11 @@ def normal(w: torch.Tensor, *, cfg: InitConfig, activation: str, negative_slope:
     nn.init.normal_(w, mean=0.0, std=cfg.std)
 
 
+def torch_default(w: torch.Tensor, *, cfg: InitConfig, activation: str, negative_slope: float) -> None:
+    """Never called on a weight: `initialize` calls the layer's own ``reset_parameters`` instead."""
+    raise AssertionError("init 'torch' resets whole layers")
+
+
 def auto(w: torch.Tensor, *, cfg: InitConfig, activation: str, negative_slope: float) -> None:
     if activation in _RELU_FAMILY:
         nn.init.kaiming_normal_(w, mode="fan_in", **_kaiming_args(activation, negative_slope))
@@ -150,6 +159,7 @@ INITIALIZERS: dict[str, WeightInit] = {
     "normal": normal,
     "auto": auto,
     "lsuv": lsuv_start,
+    "torch": torch_default,
 }
 
 
@@ -273,7 +283,9 @@ def initialize(model: nn.Module, cfg: InitConfig, *, activation: str, negative_s
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     head = linears[-1] if linears else None
     for module in model.modules():
-        if isinstance(module, _WEIGHTED):
+        if isinstance(module, _WEIGHTED) and cfg.name == "torch":
+            module.reset_parameters()  # torch's own draw, biases included
+        elif isinstance(module, _WEIGHTED):
             if cfg.name == "auto" and module is head:
                 nn.init.xavier_uniform_(module.weight, gain=HEAD_GAIN)  # small logits: loss starts at ln C
             else:
