@@ -46,14 +46,19 @@ def _column(run: Run) -> str:
     return text.get("source_column", "source") if kind == "seq2seq" else text.get("text_column", "text")
 
 
-def read_inputs(run: Run, source: str) -> list[str]:
+def _read_utf8(source: str, missing_fix: str) -> str:
     path = Path(source)
     if not path.is_file():
-        raise UserError(f"file not found: {source}", "--data", "pass a CSV or a .txt file with one input per line")
+        raise UserError(f"file not found: {source}", "--data", missing_fix)
     try:
-        raw = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read {source} ({type(exc).__name__})", "--data", "pass a UTF-8 text file") from None
+
+
+def read_inputs(run: Run, source: str) -> list[str]:
+    path = Path(source)
+    raw = _read_utf8(source, "pass a CSV or a .txt file with one input per line")
     if path.suffix.lower() != ".csv":
         lines = [line for line in raw.splitlines() if line.strip()]
         if not lines:
@@ -126,13 +131,7 @@ def _labelled(run: Run, source: str) -> tuple[SeqSplit, str | None]:
 
 
 def read_text(source: str) -> str:
-    path = Path(source)
-    if not path.is_file():
-        raise UserError(f"file not found: {source}", "--data", "pass a UTF-8 text file or a CSV")
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {source} ({type(exc).__name__})", "--data", "pass a UTF-8 text file") from None
+    raw = _read_utf8(source, "pass a UTF-8 text file or a CSV")
     if not raw.strip():
         raise UserError(f"no text in {source}", "--data", "pass a file with the text to score")
     return raw
