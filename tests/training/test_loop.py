@@ -80,3 +80,12 @@ def test_linear_scaling_rule():
                         "optimizer": {"lr": 1e-3}})
     assert base_lr(cfg) == pytest.approx(4e-3)
     assert base_lr(build_config({"train": {"batch_size": 256}, "optimizer": {"lr": 1e-3}})) == 1e-3
+
+
+def test_linear_scaling_rule_counts_every_row_of_an_optimizer_step(monkeypatch):
+    """B = batch_size · accumulate · W: micro-batches and torchrun processes all add to one step."""
+    cfg = build_config({"train": {"batch_size": 32, "accumulate": 2, "scale_lr": True, "reference_batch_size": 64},
+                        "optimizer": {"lr": 1e-3}})
+    assert base_lr(cfg) == pytest.approx(1e-3)
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert base_lr(cfg) == pytest.approx(4e-3)

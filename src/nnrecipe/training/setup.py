@@ -17,6 +17,7 @@ from nnrecipe.config import Config, schedule_name
 from nnrecipe.errors import UserError
 from nnrecipe.models import build_model
 from nnrecipe.training.callbacks import Callback
+from nnrecipe.training.distributed import world_size_from_env
 from nnrecipe.training.init import initialize
 from nnrecipe.training.loop import Trainer, call_model
 from nnrecipe.training.optim import build_optimizer, default_lr
@@ -99,11 +100,13 @@ def make_model(cfg: Config, arch: dict, *, device: torch.device, init_batch: tor
 
 
 def base_lr(cfg: Config) -> float:
-    """η₀; with `train.scale_lr`, the linear scaling rule η₀·B/B_ref (Goyal et al. 2017); when
-    fine-tuning from pretrained weights, × ``transfer.lr_factor`` (1/10 by default)."""
+    """η₀; with `train.scale_lr`, the linear scaling rule η₀·B/B_ref (Goyal et al. 2017), B = the rows
+    per optimizer step = batch_size · accumulate · W processes (torchrun); when fine-tuning from
+    pretrained weights, × ``transfer.lr_factor`` (1/10 by default)."""
     lr = cfg.optimizer.lr or default_lr(cfg.optimizer.name)
     if cfg.train.scale_lr:
-        lr *= cfg.train.batch_size / cfg.train.reference_batch_size
+        rows = cfg.train.batch_size * cfg.train.accumulate * world_size_from_env()
+        lr *= rows / cfg.train.reference_batch_size
     if cfg.transfer.init_from:
         lr *= cfg.transfer.lr_factor
     return lr
