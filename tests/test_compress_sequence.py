@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 import torch
+from testutil import fit_tiny_memory_lstm
 
 import nnrecipe
 from nnrecipe.cli import main
@@ -20,17 +21,11 @@ from nnrecipe.post.quantize import quantize_dynamic_int8
 from nnrecipe.post.quantized_rnn_io import unpack_cell
 from nnrecipe.seqdata import prepare_sequences
 from nnrecipe.seqinfer import predict_texts
-from testutil import set_args
-
-TINY = ["text.task_size=200", "model.rnn_hidden=16", "model.embed_dim=8", "train.batch_size=32"]
 
 
 @pytest.fixture(scope="module")
 def lstm_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("seqcompress") / "lstm"
-    assert main(["fit", "--data", "seq:memory", "--model", "lstm", "--epochs", "1", "--out", str(out),
-                 *set_args(TINY)]) == 0
-    return out
+    return fit_tiny_memory_lstm(tmp_path_factory.mktemp("seqcompress") / "lstm")
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,14 @@ import json
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, log_loss
+from testutil import TINY_SEQ, fit_tiny_memory_lstm, set_args, write_csv
 
 import nnrecipe
 from nnrecipe.cli import main
 from nnrecipe.config import resolve_config
 from nnrecipe.seqdata import load_task
 from nnrecipe.seqinfer import predict_texts
-from testutil import set_args, write_csv
 
-TINY = ["text.task_size=200", "model.rnn_hidden=16", "model.embed_dim=8", "train.batch_size=32"]
 SAME = ("accuracy", "loss", "f1_macro", "ece", "confusion_matrix", "per_class")
 
 
@@ -27,10 +26,7 @@ def _split(run_dir, name="test"):
 
 @pytest.fixture(scope="module")
 def lstm_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("seqeval") / "lstm"
-    assert main(["fit", "--data", "seq:memory", "--model", "lstm", "--epochs", "1", "--out", str(out),
-                 *set_args(TINY)]) == 0
-    return out
+    return fit_tiny_memory_lstm(tmp_path_factory.mktemp("seqeval") / "lstm")
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +103,7 @@ def test_text_and_label_columns_come_from_the_run_config(tmp_path, capsys):
 def test_seq2seq_run_reports_exact_match_token_accuracy_and_bleu(tmp_path):
     run_dir = tmp_path / "s2s"
     nnrecipe.fit("seq:reverse", model="seq2seq", out=run_dir, progress=False,
-                 overrides=["train.epochs=1", "text.task_size=100", *TINY[1:]])
+                 overrides=["train.epochs=1", "text.task_size=100", *TINY_SEQ[1:]])
     split = _split(run_dir)
     data = write_csv(tmp_path / "pairs.csv", ["source", "target"], list(zip(split.sources, split.targets)))
     result = nnrecipe.evaluate(nnrecipe.load(run_dir), str(data))
@@ -120,7 +116,7 @@ def test_seq2seq_run_reports_exact_match_token_accuracy_and_bleu(tmp_path):
 def test_language_model_perplexity_from_a_text_file_or_a_csv_column(tmp_path):
     run_dir = tmp_path / "lm"
     nnrecipe.fit("seq:charlm", model="lstm", out=run_dir, progress=False,
-                 overrides=["train.epochs=1", "text.task_size=2000", "text.sample_length=5", *TINY[1:]])
+                 overrides=["train.epochs=1", "text.task_size=2000", "text.sample_length=5", *TINY_SEQ[1:]])
     paragraphs = _split(run_dir).sources
     txt = tmp_path / "test.txt"
     txt.write_text("".join(paragraphs))

@@ -31,7 +31,7 @@ from nnrecipe.evaluation import classification_split
 from nnrecipe.post.temperature import apply_temperature
 from nnrecipe.run import Run
 from nnrecipe.seqdata import SeqPrepared, encode_split
-from nnrecipe.seqfit import lm_split, seq2seq_split, make_forward
+from nnrecipe.seqfit import lm_split, make_forward, seq2seq_split
 from nnrecipe.seqgen import decode_outputs, sample_text
 from nnrecipe.training.loop import predict_logits
 
