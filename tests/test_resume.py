@@ -7,7 +7,6 @@ slow test kills real `nnrecipe fit` processes with SIGKILL at random points and 
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import random
@@ -29,32 +28,12 @@ from nnrecipe.errors import UserError
 from nnrecipe.pipeline import fit, resume
 from nnrecipe.rundir import RunInProgress
 from nnrecipe.training.checkpoint import Checkpointer, list_checkpoints, load_checkpoint
+from testutil import history_rows, rewind
 
 # conv net + augmentation (batch-order generator) + dropout and BatchNorm (torch RNG, buffers)
 CNN = ["model.name=cnn", "model.channels=[4]", "model.convs_per_stage=1", "model.dropout=0.2",
        "train.epochs=3", "train.batch_size=64", "train.log_every=5", "optimizer.lr=0.01",
        "train.checkpoint_every_steps=7", "train.keep_checkpoints=100"]
-FINAL_FILES = ["model.json", "model.safetensors", "metrics.json", "history.csv", "health.csv", "predictions.csv"]
-
-
-def rewind(src: Path, dst: Path, seq: int) -> Path:
-    """A copy of run `src` as a kill right after checkpoint `seq` would have left it."""
-    shutil.copytree(src, dst)
-    for path in (dst / "checkpoints").iterdir():
-        if int(path.name[5:11]) > seq:
-            path.unlink()
-    for name in FINAL_FILES:
-        (dst / name).unlink(missing_ok=True)
-    shutil.rmtree(dst / "plots", ignore_errors=True)
-    (dst / "INCOMPLETE").write_text("interrupted\n")
-    return dst
-
-
-def _history(run_dir: Path) -> list[dict]:
-    with (run_dir / "history.csv").open() as fh:
-        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(fh)]
-
-
 def assert_same_run(a: Path, b: Path) -> None:
     wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
     assert wa.keys() == wb.keys()
@@ -63,7 +42,7 @@ def assert_same_run(a: Path, b: Path) -> None:
     for m in (ma, mb):
         m.pop("train_seconds")  # the only timing field
     assert ma == mb
-    assert _history(a) == _history(b)
+    assert history_rows(a) == history_rows(b)
     for name in ("health.csv", "predictions.csv", "model.json"):
         assert (a / name).read_text() == (b / name).read_text(), name
 
@@ -140,12 +119,41 @@ def test_changed_config_is_refused(reference, tmp_path):
         resume(run_dir)
 
 
-def test_ensembles_refuse_resume(reference, tmp_path):
-    run_dir = rewind(reference, tmp_path / "run", 2)
-    text = (run_dir / "config.yaml").read_text()
-    (run_dir / "config.yaml").write_text(text.replace("ensemble: 1", "ensemble: 2"))
-    with pytest.raises(UserError, match="ensembles and sequence runs cannot be resumed"):
-        resume(run_dir)
+ENSEMBLE = ["train.ensemble=2", "model.hidden=[16]", "train.epochs=2", "train.batch_size=32",
+            "train.checkpoint_every_steps=3", "train.keep_checkpoints=100"]
+
+
+def rewind_ensemble(src: Path, dst: Path, member: int, seq: int) -> Path:
+    """A copy of ensemble run `src` as a kill right after checkpoint `seq` of `member` would leave it."""
+    shutil.copytree(src, dst)
+    for path in (dst / "checkpoints").iterdir():
+        i = int(path.name.split("-")[1])
+        if i > member:
+            shutil.rmtree(path)
+        elif i == member:
+            for ckpt in path.iterdir():
+                if int(ckpt.name[5:11]) > seq:
+                    ckpt.unlink()
+    for name in ("members", "plots"):
+        shutil.rmtree(dst / name)
+    for name in ("metrics.json", "model.json", "report.html"):
+        (dst / name).unlink()
+    (dst / "INCOMPLETE").write_text("interrupted\n")
+    return dst
+
+
+def test_ensembles_resume_exactly_in_either_member(tmp_path):
+    ref = fit("iris", overrides=ENSEMBLE, out=tmp_path / "ref").dir
+    assert sorted(p.name for p in (ref / "checkpoints").iterdir()) == ["member-0", "member-1"]
+    for member, seq in ((0, 2), (1, 3)):  # mid-epoch in member 0 (member 1 not begun); in member 1
+        run = resume(rewind_ensemble(ref, tmp_path / f"r{member}", member, seq))
+        assert not (run.dir / "INCOMPLETE").exists() and len(run.members) == 2
+        ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (ref, run.dir))
+        ma.pop("train_seconds"), mb.pop("train_seconds")
+        assert ma == mb
+        for i in range(2):
+            assert_same_run(ref / "members" / str(i), run.dir / "members" / str(i))
+        assert (ref / "model.json").read_text() == (run.dir / "model.json").read_text()
 
 
 def test_a_run_being_trained_cannot_be_resumed_twice(reference, tmp_path):
@@ -238,4 +246,4 @@ def test_sigkill_at_random_points_then_resume_is_bit_exact(tmp_path):
     newest = load_checkpoint(run_dir / "checkpoints" / f"ckpt-{seqs[-1]:06d}.json")["checkpointer"]
     assert seqs == sorted({seqs[-1] - 1, seqs[-1], newest["best_seq"]})
     assert len(list((run_dir / "checkpoints").glob("*.safetensors"))) == len(seqs)
-    assert newest["best_val"] == min(float(row["val_loss"]) for row in _history(run_dir))
+    assert newest["best_val"] == min(float(row["val_loss"]) for row in history_rows(run_dir))

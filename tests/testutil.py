@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import torch
@@ -39,3 +40,25 @@ def random_classes(n: int = 512, d: int = 64, classes: int = 10, seed: int = 0):
     """Standard-normal features with uniformly random labels (nothing to learn but memorization)."""
     g = torch.Generator().manual_seed(seed)
     return torch.randn(n, d, generator=g), torch.randint(0, classes, (n,), generator=g)
+
+
+FINAL_FILES = ["model.json", "model.safetensors", "metrics.json", "history.csv", "health.csv", "predictions.csv"]
+
+
+def rewind(src: Path, dst: Path, seq: int) -> Path:
+    """(Resume tests.) A copy of run `src` as a kill right after checkpoint `seq` would have left it."""
+    shutil.copytree(src, dst)
+    for path in (dst / "checkpoints").iterdir():
+        if int(path.name[5:11]) > seq:
+            path.unlink()
+    for name in FINAL_FILES:
+        (dst / name).unlink(missing_ok=True)
+    shutil.rmtree(dst / "plots", ignore_errors=True)
+    (dst / "INCOMPLETE").write_text("interrupted\n")
+    return dst
+
+
+def history_rows(run_dir: Path) -> list[dict]:
+    """history.csv without its timing column."""
+    with (run_dir / "history.csv").open() as fh:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(fh)]

@@ -28,8 +28,10 @@ def _ensemble_metrics(members: list[Run], X: np.ndarray, y: np.ndarray, y_raw: n
     return regression_metrics(torch.as_tensor(pred), torch.as_tensor(y_raw))
 
 
-def write_ensemble(members, prepared, tensors, cfg: Config, final: Path, *, train_seconds: float) -> Run:
-    """Write the members and the ensemble's own files atomically; return the loaded-style Run."""
+def write_ensemble(members, prepared, tensors, cfg: Config, final: Path, *, train_seconds: float,
+                   live=None) -> Run:
+    """Write the members and the ensemble's own files atomically (into the checkpointed run `live`,
+    a `RunInProgress`, when given); return the loaded-style Run."""
     from nnrecipe.report.html import write_report
     from nnrecipe.report.plots import plot_confusion_matrix
 
@@ -45,16 +47,22 @@ def write_ensemble(members, prepared, tensors, cfg: Config, final: Path, *, trai
     final = Path(final)
     names = [f"members/{i}" for i in range(len(members))]
     info = {k: v for k, v in runs[0].info.items() if k not in ("architecture", "temperature")}
-    with atomic_dir(final) as tmp:
-        for name, member in zip(names, members):
-            write_run(member.run, member.history, cfg, tmp / name, health_rows=member.health)
-        save_config(cfg, tmp / "config.yaml")
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        (tmp / "model.json").write_text(json.dumps({"format": MODEL_FORMAT, **info, "ensemble": names}, indent=2))
-        if prepared.task == "classification":
-            plot_confusion_matrix(metrics["test"]["confusion_matrix"], prepared.class_names,
-                                  tmp / "plots" / "confusion_matrix.png")
-        write_report(tmp)
+
+    def write(directory: Path) -> None:
+        with atomic_dir(directory) as tmp:
+            for name, member in zip(names, members):
+                write_run(member.run, member.history, cfg, tmp / name, health_rows=member.health)
+            save_config(cfg, tmp / "config.yaml")
+            (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
+            (tmp / "model.json").write_text(json.dumps({"format": MODEL_FORMAT, **info, "ensemble": names}, indent=2))
+            if prepared.task == "classification":
+                plot_confusion_matrix(metrics["test"]["confusion_matrix"], prepared.class_names,
+                                      tmp / "plots" / "confusion_matrix.png")
+            write_report(tmp)
+    if live is not None:
+        live.commit(write)
+    else:
+        write(final)
     for i, r in enumerate(runs):
         r.dir = final / names[i]
     return Run(dir=final, model=None, info={**info, "ensemble": names}, metrics=metrics,

@@ -27,11 +27,10 @@ from nnrecipe.prepare import Prepared, prepare_for, prepare_lazy, to_streams, to
 from nnrecipe.recipe.diagnosis import diagnose_history
 from nnrecipe.recipe.health import HealthMonitor
 from nnrecipe.ensemble import write_ensemble
-from nnrecipe.rundir import RunInProgress, check_resumable, require_empty_out, run_dir_name
+from nnrecipe.rundir import RunInProgress, check_resumable, open_checkpointer, require_empty_out, run_dir_name
 from nnrecipe.run import Run
 from nnrecipe.seqfit import fit_sequences
 from nnrecipe.training.callbacks import EarlyStopping, History, ProgressBar
-from nnrecipe.training.checkpoint import Checkpointer, latest_checkpoint, load_checkpoint
 from nnrecipe.training.distributed import (Distributed, attach as attach_distributed, join as join_distributed,
                                            teardown as teardown_distributed)
 from nnrecipe.training.loop import predict_logits
@@ -99,16 +98,13 @@ class _Trained:
 def resume(run_dir: str | Path, *, progress: bool = False) -> Run:
     """Continue an interrupted `fit` from its last checkpoint in ``run_dir/checkpoints``, with the
     configuration in ``run_dir/config.yaml``; on the CPU the result is bit for bit the run that
-    was not interrupted. Ensembles and sequence runs cannot be resumed yet."""
+    was not interrupted (ensembles and sequence runs too)."""
     return _resume(run_dir, progress=progress)
 
 
 def _resume(run_dir: str | Path, *, progress: bool) -> Run:
     run_dir = check_resumable(run_dir)
     cfg = resolve_config(file=run_dir / "config.yaml")
-    if cfg.train.ensemble > 1 or is_sequence_run(cfg):
-        raise UserError("ensembles and sequence runs cannot be resumed yet", str(run_dir),
-                        f"start it again: nnrecipe fit --config {run_dir / 'config.yaml'} --out NEW_DIR")
     return _fit(cfg, out=run_dir, progress=progress, resume=True)
 
 
@@ -129,7 +125,7 @@ def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
         if cfg.peft.method != "none" or cfg.adversarial.method != "none":  # fit_sequences has neither
             raise UserError("peft and adversarial training are for tabular and image models", "peft/adversarial",
                             "drop --peft/--adversarial for sequence models")
-        return fit_sequences(cfg, out=out, progress=progress)
+        return fit_sequences(cfg, out=out, progress=progress, resume=resume)
     started = time.perf_counter()
     if not resume and main_process:
         require_empty_out(out)
@@ -157,23 +153,33 @@ def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
             one.diverged.run_dir = one.run.dir
             raise one.diverged
         return one.run
-    members = []
-    for i in range(cfg.train.ensemble):
-        member = _train_one(cfg, prepared, tensors, device, seed=cfg.train.seed + i, progress=progress,
-                            started=time.perf_counter(), label=f" member {i + 1}/{cfg.train.ensemble}")
-        if member.diverged is not None:
-            raise member.diverged
-        members.append(member)
-    return write_ensemble(members, prepared, tensors, cfg, final, train_seconds=time.perf_counter() - started)
+    live = RunInProgress(final, cfg, resume=resume)  # each member checkpoints into checkpoints/member-I
+    try:
+        members = []
+        for i in range(cfg.train.ensemble):
+            member = _train_one(cfg, prepared, tensors, device, seed=cfg.train.seed + i, progress=progress,
+                                started=time.perf_counter(), label=f" member {i + 1}/{cfg.train.ensemble}",
+                                live=live, checkpoints=f"member-{i}")
+            if member.diverged is not None:
+                raise member.diverged
+            members.append(member)
+        seconds = sum(m.run.metrics["train_seconds"] for m in members)  # earlier processes' time included
+        return write_ensemble(members, prepared, tensors, cfg, final, train_seconds=seconds, live=live)
+    except KeyboardInterrupt as exc:
+        if live.opened:
+            exc.run_dir = final
+        raise
+    finally:
+        live.close()
 
 
 def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.device, *, seed: int,
                progress: bool, started: float, label: str = "", live: RunInProgress | None = None,
-               ctx: Distributed | None = None) -> _Trained:
+               ctx: Distributed | None = None, checkpoints: str | None = None) -> _Trained:
     """Init → train → calibrate → evaluate one model (seed drives init, dropout and batch order).
 
     With `live`, the run directory appears when training starts and gets checkpoints (resumed
-    from its last one when `live.resume`)."""
+    from its last one when `live.resume`), in checkpoints/`checkpoints` when given."""
     seed_everything(seed)
     classification = prepared.task == "classification"
     arch = architecture(cfg, input_shape=prepared.input_shape,
@@ -201,7 +207,7 @@ def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.dev
                                                          device=device, base=augment),
                            lr_scales=lr_scales)
     generator = torch.Generator().manual_seed(seed)
-    checkpointer = _checkpointer(cfg, live) if live is not None else None
+    checkpointer = open_checkpointer(cfg, live, subdir=checkpoints) if live is not None else None
     if checkpointer is not None:
         trainer.callbacks.append(checkpointer)
     if ctx is not None:  # torchrun: DDP, sharded batches, rank 0's checkpoint on every rank
@@ -251,15 +257,6 @@ def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.dev
     run = Run(dir=None, model=model.cpu().eval(), info=info, metrics=metrics, config=config_to_dict(cfg),
               transform=prepared.transform, predictions=predictions)
     return _Trained(run, history.rows, health.rows, diverged)
-
-
-def _checkpointer(cfg: Config, live: RunInProgress) -> Checkpointer:
-    """Open the run directory (every bad-input check has passed) and read the last checkpoint to resume."""
-    directory = live.open()
-    path = latest_checkpoint(directory) if live.resume else None  # None: interrupted before the first one
-    return Checkpointer(directory, config=config_to_dict(cfg), every_steps=cfg.train.checkpoint_every_steps,
-                        keep=cfg.train.keep_checkpoints, resume=load_checkpoint(path) if path else None,
-                        resume_path=path)
 
 
 def _transfer(cfg: Config, model, prepared: Prepared):

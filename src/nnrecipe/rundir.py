@@ -19,16 +19,17 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from nnrecipe.config import Config, save_config
+from nnrecipe.config import Config, config_to_dict, save_config
 from nnrecipe.errors import UserError
 from nnrecipe.recipe.health import write_health_csv
 from nnrecipe.run import INCOMPLETE, Run, save_model
 from nnrecipe.training.callbacks import History
-from nnrecipe.training.checkpoint import fsync_dir
+from nnrecipe.training.checkpoint import Checkpointer, fsync_dir, latest_checkpoint, load_checkpoint
 
 try:
     import fcntl
@@ -135,7 +136,10 @@ class RunInProgress:
         self._lock = None
 
     def open(self) -> Path:
-        """Create the directory (new run) or take over an incomplete one (resume); return checkpoints/."""
+        """Create the directory (new run) or take over an incomplete one (resume); return checkpoints/.
+        Opening an open run just returns checkpoints/ (ensemble members share one run)."""
+        if self.opened:
+            return self.final / "checkpoints"
         if self.resume:
             check_resumable(self.final)
         else:
@@ -167,10 +171,14 @@ class RunInProgress:
 
     def finish(self, run: Run, history_rows: list[dict], *, health_rows: list[dict] | None = None) -> Path:
         """Write the final files next to checkpoints/ and commit by deleting the INCOMPLETE marker."""
+        return self.commit(lambda staging: write_run(run, history_rows, self.cfg, staging, health_rows=health_rows))
+
+    def commit(self, write: Callable[[Path], object]) -> Path:
+        """`write(staging)` creates the final files in a new folder; move them in, then commit."""
         staging = self.final / f".final-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         try:
-            write_run(run, history_rows, self.cfg, staging, health_rows=health_rows)
+            write(staging)
             _fsync_tree(staging)
             for entry in sorted(staging.iterdir()):
                 target = self.final / entry.name
@@ -188,3 +196,13 @@ class RunInProgress:
         if self._lock is not None:
             self._lock.close()  # closing the descriptor releases the flock
             self._lock = None
+
+
+def open_checkpointer(cfg: Config, live: RunInProgress, *, subdir: str | None = None) -> Checkpointer:
+    """Open the run directory (every bad-input check has passed) and read the last checkpoint to resume.
+    `subdir`: the checkpoints of one ensemble member, in checkpoints/SUBDIR."""
+    directory = live.open() / subdir if subdir else live.open()
+    path = latest_checkpoint(directory) if live.resume else None  # None: interrupted before the first one
+    return Checkpointer(directory, config=config_to_dict(cfg), every_steps=cfg.train.checkpoint_every_steps,
+                        keep=cfg.train.keep_checkpoints, resume=load_checkpoint(path) if path else None,
+                        resume_path=path)

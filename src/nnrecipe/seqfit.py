@@ -32,7 +32,7 @@ from nnrecipe.evaluation import calibrate, classification_split
 from nnrecipe.metrics import bleu, exact_match, perplexity, token_accuracy
 from nnrecipe.models.rnn import RecurrentNet, detach_state, early_step_grad_norms
 from nnrecipe.recipe.diagnosis import diagnose_history
-from nnrecipe.rundir import require_empty_out, run_dir_name, write_run
+from nnrecipe.rundir import RunInProgress, open_checkpointer, require_empty_out, run_dir_name
 from nnrecipe.run import Run
 from nnrecipe.seqdata import SeqPrepared, prepare_sequences, to_device
 from nnrecipe.seqgen import decode_outputs, sample_text
@@ -111,16 +111,19 @@ def _grad_profile(model, X, y) -> dict:
     return {"first_step": norms[0], "last_step": norms[-1], "ratio_first_last": norms[0] / max(norms[-1], 1e-30)}
 
 
-def fit_sequences(cfg: Config, *, out, progress: bool) -> Run:
+def fit_sequences(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
+    """Train a sequence model and write its run directory; with `resume`, `out` is an interrupted
+    run whose last checkpoint is restored (the data is regenerated from the seed, so it is the same)."""
     started = time.perf_counter()
-    require_empty_out(out)
+    if not resume:
+        require_empty_out(out)
     seed = cfg.train.seed
     seed_everything(seed)
     data = prepare_sequences(cfg)
     device = pick_device(cfg.train.device)
     tensors = to_device(data.tensors, device)
     arch = sequence_architecture(cfg, data)
-    (X_train, y_train), (X_val, y_val) = tensors["train"], tensors["val"]
+    X_train, y_train = tensors["train"]
     first = X_train[0] if isinstance(X_train, tuple) else X_train
     model = make_model(cfg, arch, device=device, init_batch=first[: cfg.train.batch_size])
     grads_at_init = (_grad_profile(model, X_train, y_train)
@@ -133,13 +136,38 @@ def fit_sequences(cfg: Config, *, out, progress: bool) -> Run:
     trainer = make_trainer(cfg, model, task="classification", train_rows=len(y_train), callbacks=callbacks,
                            forward=forward)
     generator = torch.Generator().manual_seed(seed)
+    final = run_dir_name(out, cfg, data.name)
+    live = RunInProgress(final, cfg, resume=resume)  # created (or taken over) when training starts
+    try:
+        run, history_rows, diverged = _train(cfg, data, tensors, model, arch, trainer, forward, generator, live,
+                                             started=started, grads_at_init=grads_at_init)
+        run.dir = live.finish(run, history_rows)
+    except KeyboardInterrupt as exc:
+        if live.opened:  # the CLI says how to continue
+            exc.run_dir = final
+        raise
+    finally:
+        live.close()
+    if diverged is not None:
+        diverged.run_dir = run.dir
+        raise diverged
+    return run
+
+
+def _train(cfg: Config, data: SeqPrepared, tensors: dict, model, arch: dict, trainer, forward, generator,
+           live: RunInProgress, *, started: float, grads_at_init: dict | None):
+    """Checkpointed training, then the task's metrics → (Run without dir, history rows, divergence)."""
+    (X_train, y_train), (X_val, y_val) = tensors["train"], tensors["val"]
+    history, seed = trainer.callbacks[0], cfg.train.seed
+    checkpointer = open_checkpointer(cfg, live)
+    trainer.callbacks.append(checkpointer)
     diverged = None
     try:
         logs = trainer.fit(X_train, y_train, X_val, y_val, epochs=cfg.train.epochs,
                            batch_size=cfg.train.batch_size, generator=generator)
     except TrainingDiverged as exc:
-        diverged, logs = exc, {"epochs_run": exc.epoch, "best_epoch": callbacks[1].best_epoch}
-    train_seconds = time.perf_counter() - started
+        diverged, logs = exc, {"epochs_run": exc.epoch, "best_epoch": trainer.callbacks[1].best_epoch}
+    train_seconds = time.perf_counter() - started + checkpointer.elapsed_before
     model.eval()
     metrics = {"task": "classification", "kind": data.kind, "model": arch["name"],
                "epochs_run": logs["epochs_run"], "best_epoch": logs.get("best_epoch", 0),
@@ -174,11 +202,7 @@ def fit_sequences(cfg: Config, *, out, progress: bool) -> Run:
             "decoding": {"beam": cfg.text.beam, "length_penalty": cfg.text.length_penalty,
                          "max_len": cfg.text.max_len}}
     run = Run(dir=None, model=model.cpu().eval(), info=info, metrics=metrics, config=config_to_dict(cfg))
-    run.dir = write_run(run, history.rows, cfg, run_dir_name(out, cfg, data.name))
-    if diverged is not None:
-        diverged.run_dir = run.dir
-        raise diverged
-    return run
+    return run, history.rows, diverged
 
 
 def lm_split(model, X, y, forward) -> dict:

@@ -52,8 +52,8 @@ def test_training_data_chooses_the_path():
 
 def test_fit_with_dataloader_gives_the_same_run(tmp_path):
     from nnrecipe.pipeline import fit
-    a = fit("iris", overrides=FAST, out=tmp_path / "a")
-    b = fit("iris", overrides=FAST + ["train.loader=dataloader"], out=tmp_path / "b")
+    fit("iris", overrides=FAST, out=tmp_path / "a")
+    fit("iris", overrides=FAST + ["train.loader=dataloader"], out=tmp_path / "b")
     ha, hb = (tmp_path / "a" / "history.csv").read_text(), (tmp_path / "b" / "history.csv").read_text()
     strip = lambda text: [line.rsplit(",", 1)[0] for line in text.splitlines()]  # drop the seconds column
     assert strip(ha) == strip(hb)
