@@ -35,13 +35,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def torchrun(out: Path, cwd: Path, *, extra_env: dict | None = None, max_restarts: int = 0):
+def torchrun(out: Path, cwd: Path, *, extra_env: dict | None = None, max_restarts: int = 0,
+             data: str = "digits", settings: list[str] = SETS):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     env.pop(FAULT_ENV, None)
     env.update(extra_env or {})
-    sets = [a for s in [*SETS, f"train.batch_size={B // 2}"] for a in ("--set", s)]
+    sets = [a for s in [*settings, f"train.batch_size={B // 2}"] for a in ("--set", s)]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(_free_port()),
-           "--max-restarts", str(max_restarts), "-m", "nnrecipe", "fit", "--data", "digits", "--quiet",
+           "--max-restarts", str(max_restarts), "-m", "nnrecipe", "fit", "--data", data, "--quiet",
            "--checkpoint-every-steps", "5", "--out", str(out), *sets]
     return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
 
@@ -103,3 +104,38 @@ def test_killed_worker_is_restarted_and_resumes_from_the_last_checkpoint(two_pro
     assert (run / "metrics.json").is_file() and not (run / "INCOMPLETE").exists()
     assert final_step(run) == final_step(two_procs)
     assert history(run) == history(two_procs)  # resumed exactly: same weights, same statistics
+
+
+# seq2seq on strings of 1-12 symbols: the batches' target token counts differ between the two halves
+SEQ_SETS = ["text.task_size=192", "model.rnn_hidden=16", "model.embed_dim=8", "model.dropout=0", "train.epochs=2",
+            "train.log_every=5"]
+
+
+@pytest.mark.slow
+def test_seq2seq_on_two_processes_matches_one_process_token_for_token(tmp_path):
+    """Rank weights are shares of the global batch's target tokens, so the token-mean loss and its
+    gradient equal the single process's (row shares would not: the halves hold different lengths)."""
+    done = torchrun(tmp_path / "two", tmp_path, data="seq:reverse", settings=SEQ_SETS)
+    assert done.returncode == 0, done.stderr[-3000:]
+    one = tmp_path / "one"
+    fit("seq:reverse", overrides=[*SEQ_SETS, f"train.batch_size={B}", "train.checkpoint_every_steps=5"], out=one)
+    h1, h2 = history(one), history(tmp_path / "two")
+    assert len(h1) == len(h2) == 2
+    for a, b in zip(h1, h2):
+        for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
+            assert math.isclose(float(a[key]), float(b[key]), rel_tol=1e-5), (key, a[key], b[key])
+    assert final_step(one) == final_step(tmp_path / "two")
+    assert (tmp_path / "two" / "metrics.json").is_file() and not (tmp_path / "two" / "INCOMPLETE").exists()
+
+
+def test_token_weights_split_each_batch_by_target_tokens():
+    tokens = torch.tensor([1, 2, 3, 4, 5, 6])
+    idx = torch.tensor([0, 1, 2, 3, 4, 5])
+    shares = []
+    for r in range(2):
+        ctx = Distributed(rank=r, world_size=2, device=torch.device("cpu"), row_weights=tokens)
+        (part,) = list(ctx.shard_batches(iter([idx])))
+        shares.append(float(ctx.weight))
+        # ℓ_r·w_r·N/n_r summed with weights n_r gives Σ_r w_r ℓ_r: the global token-mean loss
+        assert math.isclose(float(ctx.loss_share(torch.tensor(2.0), len(part))) * len(part), 2.0 * shares[-1] * 6)
+    assert shares == [pytest.approx(6 / 21), pytest.approx(15 / 21)]

@@ -125,7 +125,7 @@ def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
         if cfg.peft.method != "none" or cfg.adversarial.method != "none":  # fit_sequences has neither
             raise UserError("peft and adversarial training are for tabular and image models", "peft/adversarial",
                             "drop --peft/--adversarial for sequence models")
-        return fit_sequences(cfg, out=out, progress=progress, resume=resume)
+        return fit_sequences(cfg, out=out, progress=progress, resume=resume, ctx=ctx)
     started = time.perf_counter()
     if not resume and main_process:
         require_empty_out(out)

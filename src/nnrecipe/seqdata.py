@@ -118,8 +118,10 @@ def prepare_sequences(cfg: Config) -> SeqPrepared:
     task = load_task(cfg)
     t = cfg.text
     level = task.level
-    src = Vocab.build(task.train.sources, level, min_freq=t.min_freq, max_size=t.max_vocab)
-    tgt = (Vocab.build(task.train.targets, level, min_freq=t.min_freq, max_size=t.max_vocab)
+    src = Vocab.build(task.train.sources, level, min_freq=t.min_freq, max_size=t.max_vocab,
+                      reverse_numbers=t.reverse_numbers)
+    tgt = (Vocab.build(task.train.targets, level, min_freq=t.min_freq, max_size=t.max_vocab,
+                       reverse_numbers=t.reverse_numbers)
            if task.kind == "seq2seq" else None)
     classes = sorted(set(task.train.labels)) if task.kind == "classify" else None
     if classes is not None and len(classes) < 2:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from nnrecipe.config import Config, config_to_dict
-from nnrecipe.data import BOS, EOS
+from nnrecipe.data import BOS, EOS, PAD
 from nnrecipe.errors import TrainingDiverged, UserError
 from nnrecipe.evaluation import calibrate, classification_split
 from nnrecipe.metrics import bleu, exact_match, perplexity, token_accuracy
@@ -37,6 +37,7 @@ from nnrecipe.run import Run
 from nnrecipe.seqdata import SeqPrepared, prepare_sequences, to_device
 from nnrecipe.seqgen import decode_outputs, sample_text
 from nnrecipe.training.callbacks import EarlyStopping, History, ProgressBar
+from nnrecipe.training.distributed import Distributed, attach as attach_distributed, teardown as teardown_distributed
 from nnrecipe.training.loop import predict_logits
 from nnrecipe.training.setup import base_lr, make_model, make_trainer, pick_device, seed_everything
 
@@ -111,16 +112,19 @@ def _grad_profile(model, X, y) -> dict:
     return {"first_step": norms[0], "last_step": norms[-1], "ratio_first_last": norms[0] / max(norms[-1], 1e-30)}
 
 
-def fit_sequences(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
+def fit_sequences(cfg: Config, *, out, progress: bool, resume: bool = False, ctx: Distributed | None = None) -> Run:
     """Train a sequence model and write its run directory; with `resume`, `out` is an interrupted
-    run whose last checkpoint is restored (the data is regenerated from the seed, so it is the same)."""
+    run whose last checkpoint is restored (the data is regenerated from the seed, so it is the same).
+    With `ctx` (torchrun), every process trains a DDP replica on its slice of each batch, the
+    gradient weighted by its share of the batch's target tokens; rank 0 alone writes."""
     started = time.perf_counter()
-    if not resume:
+    main_process = ctx is None or ctx.rank == 0
+    if not resume and main_process:
         require_empty_out(out)
     seed = cfg.train.seed
     seed_everything(seed)
     data = prepare_sequences(cfg)
-    device = pick_device(cfg.train.device)
+    device = ctx.device if ctx is not None else pick_device(cfg.train.device)
     tensors = to_device(data.tensors, device)
     arch = sequence_architecture(cfg, data)
     X_train, y_train = tensors["train"]
@@ -130,24 +134,29 @@ def fit_sequences(cfg: Config, *, out, progress: bool, resume: bool = False) -> 
                      if data.kind == "classify" and arch["name"] in RECURRENT else None)
     history = History()
     callbacks = [history, EarlyStopping(patience=cfg.train.patience, min_delta=cfg.train.min_delta)]
-    if progress:
+    if progress and main_process:
         callbacks.append(ProgressBar(cfg.train.epochs, description=f"fit {data.name}"))
     forward = make_forward(arch, cfg)
-    trainer = make_trainer(cfg, model, task="classification", train_rows=len(y_train), callbacks=callbacks,
+    # per process: ceil(n/W) rows, so the schedule counts the global batches
+    rows = -(-len(y_train) // ctx.world_size) if ctx is not None else len(y_train)
+    trainer = make_trainer(cfg, model, task="classification", train_rows=rows, callbacks=callbacks,
                            forward=forward)
     generator = torch.Generator().manual_seed(seed)
     final = run_dir_name(out, cfg, data.name)
+    final = ctx.broadcast_object(final) if ctx is not None else final  # rank 0's time-stamped name
     live = RunInProgress(final, cfg, resume=resume)  # created (or taken over) when training starts
     try:
-        run, history_rows, diverged = _train(cfg, data, tensors, model, arch, trainer, forward, generator, live,
-                                             started=started, grads_at_init=grads_at_init)
-        run.dir = live.finish(run, history_rows)
+        run, history_rows, diverged = _train(cfg, data, tensors, model, arch, trainer, forward, generator,
+                                             live if main_process else None, ctx, started=started,
+                                             grads_at_init=grads_at_init)
+        run.dir = live.finish(run, history_rows) if main_process else final
     except KeyboardInterrupt as exc:
         if live.opened:  # the CLI says how to continue
             exc.run_dir = final
         raise
     finally:
         live.close()
+    teardown_distributed(ctx)  # every rank waits until rank 0 has committed the run
     if diverged is not None:
         diverged.run_dir = run.dir
         raise diverged
@@ -155,20 +164,28 @@ def fit_sequences(cfg: Config, *, out, progress: bool, resume: bool = False) -> 
 
 
 def _train(cfg: Config, data: SeqPrepared, tensors: dict, model, arch: dict, trainer, forward, generator,
-           live: RunInProgress, *, started: float, grads_at_init: dict | None):
-    """Checkpointed training, then the task's metrics → (Run without dir, history rows, divergence)."""
+           live: RunInProgress | None, ctx: Distributed | None, *, started: float, grads_at_init: dict | None):
+    """Checkpointed training, then the task's metrics → (Run without dir, history rows, divergence).
+    `live` is None on the ranks > 0 of a torchrun job, which neither checkpoint nor evaluate."""
     (X_train, y_train), (X_val, y_val) = tensors["train"], tensors["val"]
     history, seed = trainer.callbacks[0], cfg.train.seed
-    checkpointer = open_checkpointer(cfg, live)
-    trainer.callbacks.append(checkpointer)
+    checkpointer = open_checkpointer(cfg, live) if live is not None else None
+    if checkpointer is not None:
+        trainer.callbacks.append(checkpointer)
+    if ctx is not None:
+        if y_train.dim() == 2:  # token targets: weight each rank by its share of the non-pad tokens
+            ctx.row_weights = (y_train != PAD).sum(dim=1)
+        attach_distributed(trainer, ctx, checkpointer, checkpoint_every_steps=cfg.train.checkpoint_every_steps)
     diverged = None
     try:
         logs = trainer.fit(X_train, y_train, X_val, y_val, epochs=cfg.train.epochs,
                            batch_size=cfg.train.batch_size, generator=generator)
     except TrainingDiverged as exc:
         diverged, logs = exc, {"epochs_run": exc.epoch, "best_epoch": trainer.callbacks[1].best_epoch}
-    train_seconds = time.perf_counter() - started + checkpointer.elapsed_before
+    train_seconds = time.perf_counter() - started + (checkpointer.elapsed_before if checkpointer else 0.0)
     model.eval()
+    if live is None:  # another rank writes the run
+        return Run(dir=None, model=model, info={}, metrics={}, config=config_to_dict(cfg)), history.rows, diverged
     metrics = {"task": "classification", "kind": data.kind, "model": arch["name"],
                "epochs_run": logs["epochs_run"], "best_epoch": logs.get("best_epoch", 0),
                "train_seconds": train_seconds, "seed": seed, "lr": base_lr(cfg),

@@ -16,6 +16,7 @@ from nnrecipe.data.text import (
     UNK,
     Vocab,
     detokenize,
+    flip_numbers,
     load_parallel_csv,
     load_text_csv,
     pad_batch,
@@ -116,6 +117,8 @@ def test_to_dict_from_dict_round_trip_through_json():
     ({"level": "char", "tokens": [*SPECIALS, 5]}, "list of non-empty strings"),
     ({"level": "char", "tokens": ["a", *SPECIALS]}, "must start with <pad>"),
     ({"level": "char", "tokens": [*SPECIALS, "a", "a"]}, r"repeats tokens: \['a'\]"),
+    ({"level": "char", "tokens": list(SPECIALS), "reverse_numbers": "yes"}, "true or false"),
+    ({"level": "char", "tokens": list(SPECIALS), "extra": 1}, "optionally 'reverse_numbers'"),
 ])
 def test_from_dict_rejects_malformed(bad, message):
     with pytest.raises(UserError, match=message):
@@ -207,3 +210,26 @@ def test_non_utf8(tmp_path):
     with pytest.raises(UserError, match="not UTF-8") as err:
         load_text_csv(path)
     assert str(path) in str(err.value)
+
+
+def test_flip_numbers_reverses_each_digit_run_and_is_its_own_inverse():
+    assert flip_numbers("123+45") == "321+54"
+    assert flip_numbers("x10 y 2005, 7.") == "x01 y 5002, 7."
+    for text in ("123+45", "a1b22c333", "no digits", "", "0+0"):
+        assert flip_numbers(flip_numbers(text)) == text
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_reverse_numbers_vocab_feeds_reversed_digits_and_decodes_as_written(level):
+    texts = ["123+45", "7+980", "12 apples and 305 pears"]
+    plain = Vocab.build([flip_numbers(t) for t in texts], level)
+    flipped = Vocab.build(texts, level, reverse_numbers=True)
+    assert flipped.tokens == plain.tokens  # counted over the reversed texts
+    for text in texts:
+        ids = flipped.encode(text, bos=True, eos=True)
+        assert ids == plain.encode(flip_numbers(text), bos=True, eos=True)  # the model sees LSB first
+        decoded = flipped.decode(ids)
+        assert decoded == (text if level == "char" else " ".join(tokenize(text, "word")))
+    restored = Vocab.from_dict(json.loads(json.dumps(flipped.to_dict())))
+    assert restored == flipped and restored.reverse_numbers
+    assert "reverse_numbers" not in plain.to_dict()  # runs saved before the option load unchanged

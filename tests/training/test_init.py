@@ -307,3 +307,16 @@ def test_torch_init_is_each_layers_own_reset_parameters():
         for p in (layer.weight, layer.bias):
             assert p.abs().max() <= bound and p.abs().max() > 0.9 * bound  # uniform over the whole range
         assert abs(layer.weight.std().item() - bound / math.sqrt(3)) < 0.1 * bound
+
+
+def test_torch_init_resets_recurrent_layers_too_without_the_gate_bias_rule():
+    """``torch`` on a GRU/LSTM: every weight and bias ~ U(±1/√H) (their reset_parameters), not the
+    orthogonal/Xavier/zero-bias recurrent init, whatever ``init.gate_bias`` says."""
+    from nnrecipe.config import build_config
+    torch.manual_seed(0)
+    for rnn in (nn.GRU(40, 64, bidirectional=True), nn.LSTM(40, 64)):
+        initialize(rnn, build_config({"init": {"name": "torch", "gate_bias": "chrono"}}).init, activation="tanh")
+        bound = 1 / math.sqrt(64)
+        for name, p in rnn.named_parameters():
+            assert p.abs().max() <= bound and p.abs().max() > 0.9 * bound, name
+            assert abs(p.std().item() - bound / math.sqrt(3)) < 0.15 * bound, name

@@ -16,6 +16,12 @@ batches, same updates, up to floating-point summation order). A last global batc
 than ranks is skipped (DDP cannot step with an idle rank). BatchNorm statistics stay per process
 (no SyncBatchNorm), and dropout masks come from the same seed on every rank.
 
+Token losses (sequence runs): a seq2seq loss is the mean over the batch's non-pad target tokens,
+so the exact weight of rank r is its share of the global batch's tokens, T_r/T, not n_r/N. With
+``row_weights`` (tokens per training row) the hook uses w_r = Σ_{i∈r} t_i / Σ_i t_i, computed on
+the device from the batch indices (no host sync), and the loss enters the epoch statistics as
+ℓ_r·w_r·N/n_r, so that the rows-weighted sum below gives Σ_r w_r ℓ_r = the global batch loss.
+
 Epoch statistics: each rank sums (loss·rows, rows, correct, counted) over its own rows; one
 all-reduce gives the global sums, so train_loss/train_accuracy are weighted by rows exactly as in
 a single process. Validation runs on every rank on the whole split, and rank 0's numbers are
@@ -72,17 +78,28 @@ class Distributed:
     rank: int
     world_size: int
     device: torch.device
-    weight: float = 1.0  # n_r / N of the current global batch (the gradient hook reads it)
+    weight: float | torch.Tensor = 1.0  # n_r/N (or T_r/T) of the current global batch; the hook reads it
+    row_weights: torch.Tensor | None = None  # tokens per training row (module docstring); None: rows
+    global_rows: int = 0  # N of the current global batch
 
     def shard_batches(self, batches):
-        """This rank's slice of each global batch (index tensors); sets `weight` = n_r/N for the
-        step about to run. A global batch with fewer rows than ranks is skipped."""
+        """This rank's slice of each global batch (index tensors); sets `weight` = n_r/N (T_r/T with
+        `row_weights`) for the step about to run. A global batch with fewer rows than ranks is skipped."""
         for idx in batches:
             if len(idx) < self.world_size:
                 continue
             part = torch.tensor_split(idx, self.world_size)[self.rank]
-            self.weight = len(part) / len(idx)
+            self.global_rows = len(idx)
+            if self.row_weights is None:
+                self.weight = len(part) / len(idx)
+            else:
+                w = self.row_weights.to(idx.device)
+                self.weight = w[part].sum() / w[idx].sum()
             yield part
+
+    def loss_share(self, loss: torch.Tensor, rows: int) -> torch.Tensor:
+        """The loss as it enters the rows-weighted epoch sum: ℓ_r, or ℓ_r·w_r·N/n_r with row weights."""
+        return loss if self.row_weights is None else loss * (self.weight * (self.global_rows / rows))
 
     def sum(self, values: torch.Tensor) -> torch.Tensor:
         """Σ over ranks (one all-reduce)."""
@@ -259,9 +276,12 @@ def join(cfg, *, out, resume: bool) -> tuple[Distributed | None, bool]:
 
     if world_size_from_env() <= 1:
         return None, resume
-    if cfg.train.ensemble > 1 or is_sequence_run(cfg) or cfg.model.name in ("autoencoder", "vae", "gan", "word2vec"):
-        raise UserError("only single classifier/regressor fits (tabular and image models) train on several "
-                        "processes", "torchrun", "run ensembles, sequence and generative models without torchrun")
+    if cfg.train.ensemble > 1 or cfg.model.name in ("autoencoder", "vae", "gan", "word2vec"):
+        raise UserError("only single classifier/regressor fits (tabular, image and sequence models) train on "
+                        "several processes", "torchrun", "run ensembles and generative models without torchrun")
+    if is_sequence_run(cfg) and cfg.text.tbptt:
+        raise UserError("text.tbptt cuts a language model's batches into chunks, which a DDP replica cannot",
+                        "torchrun", "drop text.tbptt, or train on one process")
     ctx = setup(pick_device(cfg.train.device))
     if ctx.rank == 0 and not resume and out:
         from nnrecipe.run import INCOMPLETE

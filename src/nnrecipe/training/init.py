@@ -31,7 +31,8 @@ start as the identity (γ = 1, β = 0). The draws are torch's own (``torch.nn.in
   regression head starts near 0 (initial MSE ≈ E[y²]). Measured on digits (seeds 0–2) this also
   trained better than gain 1 (test accuracy mean 0.985 vs 0.980).
 - ``torch``           - the layer's own ``reset_parameters()``: W and b ~ U(±1/√n_in) (Kaiming-uniform
-  with a = √5), no special head. The default of the seq:addition task (attention seq2seq): there it
+  with a = √5), no special head; RNN/LSTM/GRU layers too (every weight and bias ~ U(±1/√H), so
+  ``gate_bias`` does not apply). The default of the seq:addition task (attention seq2seq): there it
   learned much faster than ``auto`` (exact match 0.29 vs 0.05 after 600 steps, 0.778 vs 0.658 after
   3 epochs; README Results); the tanh attention and bridge layers start with smaller weights.
 - ``lsuv``            - Mishkin & Matas 2016, "All you need is a good init" (arXiv 2015): start
@@ -297,6 +298,8 @@ def initialize(model: nn.Module, cfg: InitConfig, *, activation: str, negative_s
                 nn.init.ones_(module.weight)
             if getattr(module, "bias", None) is not None:
                 nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.RNNBase) and cfg.name == "torch":
+            module.reset_parameters()  # every weight and bias ~ U(±1/√H); no gate-bias rule
         elif isinstance(module, nn.RNNBase):
             span = cfg.chrono_max
             if span is None and data is not None and not isinstance(data, (tuple, list)) and data.dim() >= 2:

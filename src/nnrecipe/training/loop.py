@@ -245,7 +245,9 @@ class Trainer:
             self.step += 1
             if not self.classification:
                 correct = counted = grad_norm.new_zeros(())
-            stats[len(sizes)] = torch.stack((loss.to(stats.dtype), grad_norm, correct.to(stats.dtype),
+            # under DDP with token losses: this rank's share of the global batch loss
+            share = self.distributed.loss_share(loss, len(yb)) if self.distributed is not None else loss
+            stats[len(sizes)] = torch.stack((share.to(stats.dtype), grad_norm, correct.to(stats.dtype),
                                              counted.to(stats.dtype)))
             sizes.append(len(yb))
             if log_step:
