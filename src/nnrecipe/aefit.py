@@ -30,7 +30,7 @@ from nnrecipe.errors import TrainingDiverged
 from nnrecipe.genfit import ImageData, run_info, score_samples, setup_generative, write_files
 from nnrecipe.metrics.generative import bernoulli_nll, elbo, gaussian_kl
 from nnrecipe.models.autoencoder import AutoEncoder, reparameterize
-from nnrecipe.rundir import atomic_dir, run_dir_name
+from nnrecipe.rundir import RunInProgress, atomic_dir, open_checkpointer, run_dir_name
 from nnrecipe.run import Run
 from nnrecipe.training.callbacks import Callback, EarlyStopping, History, ProgressBar
 from nnrecipe.training.setup import base_lr, make_trainer
@@ -176,7 +176,8 @@ def embed_2d(codes: np.ndarray, *, method: str, seed: int) -> tuple[np.ndarray, 
     return pca.transform(codes), f"PCA ({share:.0%} of the variance)"
 
 
-def fit_autoencoder(cfg: Config, *, out, progress: bool) -> Run:
+def fit_autoencoder(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
+    """Train, checkpointing into the run directory as classifier fits do (`resume` continues one)."""
     started = time.perf_counter()
     seed = cfg.train.seed
     device, data, spec, model = setup_generative(cfg)
@@ -193,28 +194,48 @@ def fit_autoencoder(cfg: Config, *, out, progress: bool) -> Run:
                            forward=pack_forward)
     trainer = dataclasses.replace(trainer, loss_fn=make_loss(variational=variational, beta=g.beta,
                                                              recon_loss=g.recon_loss))
-    logs = trainer.fit(data.X["train"], data.X["train"], data.X["val"], data.X["val"], epochs=cfg.train.epochs,
-                       batch_size=cfg.train.batch_size, generator=torch.Generator().manual_seed(seed))
-    train_seconds = time.perf_counter() - started
+    final = run_dir_name(out, cfg, data.name)
+    live = RunInProgress(final, cfg, resume=resume)  # created (or taken over) when training starts
+    try:
+        checkpointer = open_checkpointer(cfg, live)
+        trainer.callbacks.append(checkpointer)
+        logs = trainer.fit(data.X["train"], data.X["train"], data.X["val"], data.X["val"], epochs=cfg.train.epochs,
+                           batch_size=cfg.train.batch_size, generator=torch.Generator().manual_seed(seed))
+        train_seconds = time.perf_counter() - started + checkpointer.elapsed_before
+        run = _finish(cfg, data, model, spec, trainer, logs, history, at_init, train_seconds, live, progress)
+    except KeyboardInterrupt as exc:
+        if live.opened:  # the CLI says how to continue
+            exc.run_dir = final
+        raise
+    finally:
+        live.close()
+    return run
+
+
+def _finish(cfg: Config, data: ImageData, model: AutoEncoder, spec: dict, trainer, logs: dict, history: History,
+            at_init: dict | None, train_seconds: float, live: RunInProgress, progress: bool) -> Run:
+    """Evaluate, draw and commit the run directory (`live`)."""
+    seed, variational = cfg.train.seed, model.variational
     model.eval()
     test = evaluate_autoencoder(model, data.X["test"], seed=seed)
     if at_init is not None:
         test["elbo_at_init"] = at_init["elbo"]
     if not all(math.isfinite(v) for v in test.values() if isinstance(v, float)):
         raise TrainingDiverged(trainer.step, logs["epochs_run"], math.nan)
-    metrics = {"task": "generative", "model": cfg.model.name, "arch": g.arch, "test": test,
+    metrics = {"task": "generative", "model": cfg.model.name, "arch": cfg.generative.arch, "test": test,
                "val": evaluate_autoencoder(model, data.X["val"], seed=seed),
                "epochs_run": logs["epochs_run"], "best_epoch": logs.get("best_epoch", 0),
                "train_seconds": train_seconds, "lr": base_lr(cfg), "seed": seed, "status": "ok",
                "pixel_range": list(data.pixel_range)}
     run = Run(dir=None, model=model, info=run_info(spec, data), metrics=metrics, config=config_to_dict(cfg))
-    final = run_dir_name(out, cfg, data.name)
-    with atomic_dir(final) as tmp:
-        scores = score_samples(cfg, data, model, tmp, progress=progress) if variational else None
-        if scores is not None:
-            metrics["scores"] = scores
-        metrics["plots"] = _figures(model, data, cfg, tmp / "plots") + ["learning_curves.png"]
-        model.cpu()
-        write_files(tmp, run, cfg, history.rows, history.columns)
-    run.dir = final
+
+    def write(directory):
+        with atomic_dir(directory) as tmp:
+            scores = score_samples(cfg, data, model, tmp, progress=progress) if variational else None
+            if scores is not None:
+                metrics["scores"] = scores
+            metrics["plots"] = _figures(model, data, cfg, tmp / "plots") + ["learning_curves.png"]
+            model.cpu()
+            write_files(tmp, run, cfg, history.rows, history.columns)
+    run.dir = live.commit(write)
     return run

@@ -116,19 +116,22 @@ def setup_generative(cfg: Config) -> tuple[torch.device, ImageData, dict, nn.Mod
     return device, data, spec, build_generative(spec).to(device)
 
 
-def fit_generative(cfg: Config, *, out, progress: bool) -> Run:
+def fit_generative(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
+    """Autoencoder/VAE (checkpointed; `resume` continues an interrupted one) or GAN (not checkpointed)."""
     from nnrecipe.aefit import fit_autoencoder
     from nnrecipe.ganfit import fit_gan
 
-    require_empty_out(out)
+    if not resume:
+        require_empty_out(out)
     if cfg.train.ensemble != 1:
         raise UserError("ensembles of generative models are not supported", "train.ensemble", "use 1")
     judge = cfg.generative.judge
     if judge not in (None, "none") and cfg.model.name != "autoencoder" and not (Path(judge) / "model.json").is_file():
         raise UserError(f"judge run not found: {judge}", "generative.judge",
                         "pass a classifier run directory, leave it unset to train one, or set it to none")
-    fit = fit_gan if cfg.model.name == "gan" else fit_autoencoder
-    return fit(cfg, out=out, progress=progress)
+    if cfg.model.name == "gan":
+        return fit_gan(cfg, out=out, progress=progress)
+    return fit_autoencoder(cfg, out=out, progress=progress, resume=resume)
 
 
 # ---- judge classifier -------------------------------------------------------------------------

@@ -117,7 +117,7 @@ def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
                         "data in memory", "data.lazy", "drop --set data.lazy=true")
     if cfg.model.name in ("autoencoder", "vae", "gan"):
         from nnrecipe.genfit import fit_generative
-        return fit_generative(cfg, out=out, progress=progress)
+        return fit_generative(cfg, out=out, progress=progress, resume=resume)
     if cfg.model.name == "word2vec":
         from nnrecipe.w2vfit import fit_word2vec
         return fit_word2vec(cfg, out=out, progress=progress)
