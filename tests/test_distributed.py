@@ -139,3 +139,22 @@ def test_token_weights_split_each_batch_by_target_tokens():
         # ℓ_r·w_r·N/n_r summed with weights n_r gives Σ_r w_r ℓ_r: the global token-mean loss
         assert math.isclose(float(ctx.loss_share(torch.tensor(2.0), len(part))) * len(part), 2.0 * shares[-1] * 6)
     assert shares == [pytest.approx(6 / 21), pytest.approx(15 / 21)]
+
+
+@pytest.mark.slow
+def test_ensemble_members_train_data_parallel_like_one_process(tmp_path):
+    """Each member of a 2-member ensemble trains on both processes in turn; every member's curve
+    matches the single process's, and rank 0 writes the one ensemble run (members/0, members/1)."""
+    sets = [*SETS, "train.ensemble=2", "train.epochs=2"]
+    done = torchrun(tmp_path / "two", tmp_path, settings=sets)
+    assert done.returncode == 0, done.stderr[-3000:]
+    one = tmp_path / "one"
+    fit("digits", overrides=[*sets, f"train.batch_size={B}", "train.checkpoint_every_steps=5"], out=one)
+    for i in range(2):
+        h1, h2 = history(one / "members" / str(i)), history(tmp_path / "two" / "members" / str(i))
+        assert len(h1) == len(h2) == 2
+        for a, b in zip(h1, h2):
+            for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
+                assert math.isclose(float(a[key]), float(b[key]), rel_tol=1e-5), (i, key, a[key], b[key])
+    assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["member-0", "member-1"]
+    assert (tmp_path / "two" / "model.json").is_file() and not (tmp_path / "two" / "INCOMPLETE").exists()

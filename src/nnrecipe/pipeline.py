@@ -156,21 +156,24 @@ def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
     live = RunInProgress(final, cfg, resume=resume)  # each member checkpoints into checkpoints/member-I
     try:
         members = []
-        for i in range(cfg.train.ensemble):
+        for i in range(cfg.train.ensemble):  # under torchrun, every member trains data-parallel in turn
             member = _train_one(cfg, prepared, tensors, device, seed=cfg.train.seed + i, progress=progress,
                                 started=time.perf_counter(), label=f" member {i + 1}/{cfg.train.ensemble}",
-                                live=live, checkpoints=f"member-{i}")
+                                live=live if main_process else None, ctx=ctx, checkpoints=f"member-{i}")
             if member.diverged is not None:
                 raise member.diverged
             members.append(member)
         seconds = sum(m.run.metrics["train_seconds"] for m in members)  # earlier processes' time included
-        return write_ensemble(members, prepared, tensors, cfg, final, train_seconds=seconds, live=live)
+        run = (write_ensemble(members, prepared, tensors, cfg, final, train_seconds=seconds, live=live)
+               if main_process else Run(dir=final, model=None, info={}, metrics={}, config=config_to_dict(cfg)))
     except KeyboardInterrupt as exc:
         if live.opened:
             exc.run_dir = final
         raise
     finally:
         live.close()
+    teardown_distributed(ctx)  # every rank waits until rank 0 has committed the run
+    return run
 
 
 def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.device, *, seed: int,

@@ -276,9 +276,9 @@ def join(cfg, *, out, resume: bool) -> tuple[Distributed | None, bool]:
 
     if world_size_from_env() <= 1:
         return None, resume
-    if cfg.train.ensemble > 1 or cfg.model.name in ("autoencoder", "vae", "gan", "word2vec"):
-        raise UserError("only single classifier/regressor fits (tabular, image and sequence models) train on "
-                        "several processes", "torchrun", "run ensembles and generative models without torchrun")
+    if cfg.model.name in ("autoencoder", "vae", "gan", "word2vec"):
+        raise UserError("only classifier/regressor fits (tabular, image and sequence models, ensembles) train "
+                        "on several processes", "torchrun", "run generative models and word2vec without torchrun")
     if is_sequence_run(cfg) and cfg.text.tbptt:
         raise UserError("text.tbptt cuts a language model's batches into chunks, which a DDP replica cannot",
                         "torchrun", "drop text.tbptt, or train on one process")
