@@ -12,22 +12,30 @@ a GAN, so every epoch runs and the last weights are kept. history.csv holds per 
 g_loss, d_real = mean D(x) and d_fake = mean D(G(z)) (on the D step's batch, before its update),
 lr, seconds. A fixed noise batch is drawn through G (eval mode) at ``generative.snapshots``
 evenly spaced epochs (plots/samples_epoch_N.png) and at the end (plots/samples.png).
+
+Checkpoints: after every epoch, checkpoints/ckpt-EPOCH holds G and D, both optimizers, the step,
+the history rows, the snapshots so far and every RNG state (batch order, noise draws), so
+``nnrecipe fit --resume`` continues an interrupted GAN to the result of the uninterrupted run
+(epoch granularity: ``train.checkpoint_every_steps`` does not apply here).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from nnrecipe.config import Config, config_to_dict, schedule_name
-from nnrecipe.errors import TrainingDiverged
+from nnrecipe.errors import TrainingDiverged, UserError
 from nnrecipe.genfit import run_info, score_samples, setup_generative, write_files
 from nnrecipe.models.gan import GAN, discriminator_loss, generator_loss
-from nnrecipe.rundir import atomic_dir, run_dir_name
+from nnrecipe.rundir import RunInProgress, atomic_dir, run_dir_name
 from nnrecipe.run import Run
+from nnrecipe.training.checkpoint import (capture_rng, latest_checkpoint, load_checkpoint, prune_checkpoints,
+                                         restore_rng, save_checkpoint)
 from nnrecipe.training.clipping import clip_gradients
 from nnrecipe.training.loop import iterate_batches
 from nnrecipe.training.optim import build_optimizer
@@ -45,9 +53,11 @@ def snapshot_epochs(epochs: int, count: int) -> list[int]:
 
 
 def train_gan(model: GAN, X: torch.Tensor, cfg: Config, *, epochs: int, progress_bar=None,
-              fixed_noise: torch.Tensor | None = None,
-              keep: list[int] = ()) -> tuple[list[dict], dict[int, torch.Tensor]]:
-    """Alternate D and G steps for `epochs`; returns (history rows, {epoch: G(fixed_noise)})."""
+              fixed_noise: torch.Tensor | None = None, keep: list[int] = (),
+              checkpoint: Callable[[dict], None] | None = None,
+              resume: dict | None = None) -> tuple[list[dict], dict[int, torch.Tensor]]:
+    """Alternate D and G steps for `epochs`; returns (history rows, {epoch: G(fixed_noise)}).
+    `checkpoint(state)` is called after every epoch; `resume` is such a state to continue from."""
     g = cfg.generative
     G, D = model.generator, model.discriminator
     opt_g, opt_d = build_optimizer(G, cfg.optimizer), build_optimizer(D, cfg.optimizer)
@@ -55,8 +65,15 @@ def train_gan(model: GAN, X: torch.Tensor, cfg: Config, *, epochs: int, progress
     schedule = build_schedule(cfg.schedule.model_copy(update={"name": schedule_name(cfg)}), base_lr=base_lr(cfg),
                               total_steps=steps * epochs)
     batches = torch.Generator().manual_seed(cfg.train.seed)
-    rows, snapshots, step = [], {}, 0
-    for epoch in range(1, epochs + 1):
+    rows, snapshots, step, first = [], {}, 0, 1
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        opt_g.load_state_dict(resume["opt_g"])
+        opt_d.load_state_dict(resume["opt_d"])
+        rows, step, first = [dict(r) for r in resume["rows"]], int(resume["step"]), int(resume["epoch"]) + 1
+        snapshots = {int(k.split("_")[1]): v.cpu() for k, v in resume["snapshots"].items()}
+        restore_rng(resume["rng"], batches)
+    for epoch in range(first, epochs + 1):
         start = time.perf_counter()
         model.train()
         sums, count = torch.zeros(4, device=X.device), 0
@@ -89,6 +106,10 @@ def train_gan(model: GAN, X: torch.Tensor, cfg: Config, *, epochs: int, progress
                      "lr": lr, "seconds": time.perf_counter() - start})
         if fixed_noise is not None and epoch in keep:
             snapshots[epoch] = _draw(model, fixed_noise)
+        if checkpoint is not None:
+            checkpoint({"model": model.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                        "epoch": epoch, "step": step, "rows": rows, "rng": capture_rng(batches),
+                        "snapshots": {f"epoch_{e}": t for e, t in snapshots.items()}})
         if progress_bar is not None:
             progress_bar.progress.update(progress_bar.task, completed=epoch,
                                          stats=f"D {d_mean:.3f}  G {g_mean:.3f}  D(x) {d_real:.2f}  D(G(z)) {d_fake:.2f}")
@@ -121,25 +142,65 @@ def _figures(rows: list[dict], snapshots: dict[int, torch.Tensor], final: torch.
     return written + ["samples.png", "gan_curves.png"]
 
 
-def fit_gan(cfg: Config, *, out, progress: bool) -> Run:
+class _GanCheckpoints:
+    """checkpoints/ckpt-EPOCH of the run in progress `live` (the module docstring says what they hold)."""
+
+    def __init__(self, cfg: Config, live: RunInProgress):
+        self.directory, self.config, self.keep = live.open(), config_to_dict(cfg), cfg.train.keep_checkpoints
+        path = latest_checkpoint(self.directory) if live.resume else None
+        self.resume = load_checkpoint(path) if path else None
+        if self.resume is not None and self.resume.get("config") != self.config:
+            raise UserError("config.yaml differs from the checkpoint's", str(path),
+                            "put config.yaml back as it was, or start a new run")
+        self.elapsed_before = float(self.resume["elapsed_seconds"]) if self.resume else 0.0
+        self._clock = time.perf_counter()
+
+    def __call__(self, state: dict) -> None:
+        state = {**state, "config": self.config,
+                 "elapsed_seconds": self.elapsed_before + time.perf_counter() - self._clock}
+        save_checkpoint(self.directory, state["epoch"], state)
+        prune_checkpoints(self.directory, keep=self.keep, best=None)
+
+
+def fit_gan(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
+    """Train a GAN into a run directory, checkpointing every epoch (`resume` continues one)."""
     started = time.perf_counter()
     seed = cfg.train.seed
     device, data, spec, model = setup_generative(cfg)
     g = cfg.generative
     fixed = torch.randn(g.grid ** 2, g.latent_dim, generator=torch.Generator().manual_seed(seed + 1)).to(device)
+    final = run_dir_name(out, cfg, data.name)
+    live = RunInProgress(final, cfg, resume=resume)  # created (or taken over) when training starts
     bar = None
-    if progress:
-        from nnrecipe.training.callbacks import ProgressBar
-
-        bar = ProgressBar(cfg.train.epochs, description=f"fit {data.name} gan")
-        bar.on_fit_begin(None, {})
     try:
+        checkpoints = _GanCheckpoints(cfg, live)
+        if progress:
+            from nnrecipe.training.callbacks import ProgressBar
+
+            bar = ProgressBar(cfg.train.epochs, description=f"fit {data.name} gan")
+            bar.on_fit_begin(None, {})
         rows, snapshots = train_gan(model, data.X["train"], cfg, epochs=cfg.train.epochs, progress_bar=bar,
-                                    fixed_noise=fixed, keep=snapshot_epochs(cfg.train.epochs, g.snapshots))
+                                    fixed_noise=fixed, keep=snapshot_epochs(cfg.train.epochs, g.snapshots),
+                                    checkpoint=checkpoints, resume=checkpoints.resume)
+        if bar is not None:
+            bar.on_fit_end(None, {})
+            bar = None
+        train_seconds = time.perf_counter() - started + checkpoints.elapsed_before
+        return _finish(cfg, data, model, spec, rows, snapshots, fixed, train_seconds, live, progress)
+    except KeyboardInterrupt as exc:
+        if live.opened:  # the CLI says how to continue
+            exc.run_dir = final
+        raise
     finally:
         if bar is not None:
             bar.on_fit_end(None, {})
-    train_seconds = time.perf_counter() - started
+        live.close()
+
+
+def _finish(cfg: Config, data, model: GAN, spec: dict, rows: list[dict], snapshots: dict, fixed: torch.Tensor,
+            train_seconds: float, live: RunInProgress, progress: bool) -> Run:
+    """Metrics, judge scores and figures, committed into the run directory (`live`)."""
+    g, seed = cfg.generative, cfg.train.seed
     model.eval()
     last = rows[-1]
     metrics = {"task": "generative", "model": "gan", "arch": g.arch, "epochs_run": len(rows),
@@ -147,13 +208,14 @@ def fit_gan(cfg: Config, *, out, progress: bool) -> Run:
                "train_seconds": train_seconds, "lr": base_lr(cfg), "seed": seed, "status": "ok",
                "labels": {"real": g.real_label, "fake": g.fake_label}, "pixel_range": list(data.pixel_range)}
     run = Run(dir=None, model=model, info=run_info(spec, data), metrics=metrics, config=config_to_dict(cfg))
-    final = run_dir_name(out, cfg, data.name)
-    with atomic_dir(final) as tmp:
-        scores = score_samples(cfg, data, model, tmp, progress=progress)
-        if scores is not None:
-            metrics["scores"] = scores
-        metrics["plots"] = _figures(rows, snapshots, _draw(model, fixed), cfg, tmp / "plots")
-        model.cpu()
-        write_files(tmp, run, cfg, rows, COLUMNS)
-    run.dir = final
+
+    def write(directory):
+        with atomic_dir(directory) as tmp:
+            scores = score_samples(cfg, data, model, tmp, progress=progress)
+            if scores is not None:
+                metrics["scores"] = scores
+            metrics["plots"] = _figures(rows, snapshots, _draw(model, fixed), cfg, tmp / "plots")
+            model.cpu()
+            write_files(tmp, run, cfg, rows, COLUMNS)
+    run.dir = live.commit(write)
     return run

@@ -117,7 +117,7 @@ def setup_generative(cfg: Config) -> tuple[torch.device, ImageData, dict, nn.Mod
 
 
 def fit_generative(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
-    """Autoencoder/VAE (checkpointed; `resume` continues an interrupted one) or GAN (not checkpointed)."""
+    """Autoencoder/VAE or GAN, checkpointed (`resume` continues an interrupted one)."""
     from nnrecipe.aefit import fit_autoencoder
     from nnrecipe.ganfit import fit_gan
 
@@ -129,9 +129,8 @@ def fit_generative(cfg: Config, *, out, progress: bool, resume: bool = False) ->
     if judge not in (None, "none") and cfg.model.name != "autoencoder" and not (Path(judge) / "model.json").is_file():
         raise UserError(f"judge run not found: {judge}", "generative.judge",
                         "pass a classifier run directory, leave it unset to train one, or set it to none")
-    if cfg.model.name == "gan":
-        return fit_gan(cfg, out=out, progress=progress)
-    return fit_autoencoder(cfg, out=out, progress=progress, resume=resume)
+    fit = fit_gan if cfg.model.name == "gan" else fit_autoencoder
+    return fit(cfg, out=out, progress=progress, resume=resume)
 
 
 # ---- judge classifier -------------------------------------------------------------------------
