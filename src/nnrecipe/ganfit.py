@@ -29,13 +29,12 @@ import numpy as np
 import torch
 
 from nnrecipe.config import Config, config_to_dict, schedule_name
-from nnrecipe.errors import TrainingDiverged, UserError
+from nnrecipe.errors import TrainingDiverged
 from nnrecipe.genfit import run_info, score_samples, setup_generative, write_files
 from nnrecipe.models.gan import GAN, discriminator_loss, generator_loss
-from nnrecipe.rundir import RunInProgress, atomic_dir, run_dir_name
+from nnrecipe.rundir import EpochCheckpoints, RunInProgress, atomic_dir, run_dir_name
 from nnrecipe.run import Run
-from nnrecipe.training.checkpoint import (capture_rng, latest_checkpoint, load_checkpoint, prune_checkpoints,
-                                         restore_rng, save_checkpoint)
+from nnrecipe.training.checkpoint import capture_rng, restore_rng
 from nnrecipe.training.clipping import clip_gradients
 from nnrecipe.training.loop import iterate_batches
 from nnrecipe.training.optim import build_optimizer
@@ -142,26 +141,6 @@ def _figures(rows: list[dict], snapshots: dict[int, torch.Tensor], final: torch.
     return written + ["samples.png", "gan_curves.png"]
 
 
-class _GanCheckpoints:
-    """checkpoints/ckpt-EPOCH of the run in progress `live` (the module docstring says what they hold)."""
-
-    def __init__(self, cfg: Config, live: RunInProgress):
-        self.directory, self.config, self.keep = live.open(), config_to_dict(cfg), cfg.train.keep_checkpoints
-        path = latest_checkpoint(self.directory) if live.resume else None
-        self.resume = load_checkpoint(path) if path else None
-        if self.resume is not None and self.resume.get("config") != self.config:
-            raise UserError("config.yaml differs from the checkpoint's", str(path),
-                            "put config.yaml back as it was, or start a new run")
-        self.elapsed_before = float(self.resume["elapsed_seconds"]) if self.resume else 0.0
-        self._clock = time.perf_counter()
-
-    def __call__(self, state: dict) -> None:
-        state = {**state, "config": self.config,
-                 "elapsed_seconds": self.elapsed_before + time.perf_counter() - self._clock}
-        save_checkpoint(self.directory, state["epoch"], state)
-        prune_checkpoints(self.directory, keep=self.keep, best=None)
-
-
 def fit_gan(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
     """Train a GAN into a run directory, checkpointing every epoch (`resume` continues one)."""
     started = time.perf_counter()
@@ -173,7 +152,7 @@ def fit_gan(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
     live = RunInProgress(final, cfg, resume=resume)  # created (or taken over) when training starts
     bar = None
     try:
-        checkpoints = _GanCheckpoints(cfg, live)
+        checkpoints = EpochCheckpoints(cfg, live)
         if progress:
             from nnrecipe.training.callbacks import ProgressBar
 

@@ -120,7 +120,7 @@ def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
         return fit_generative(cfg, out=out, progress=progress, resume=resume)
     if cfg.model.name == "word2vec":
         from nnrecipe.w2vfit import fit_word2vec
-        return fit_word2vec(cfg, out=out, progress=progress)
+        return fit_word2vec(cfg, out=out, progress=progress, resume=resume)
     if is_sequence_run(cfg):
         if cfg.peft.method != "none" or cfg.adversarial.method != "none":  # fit_sequences has neither
             raise UserError("peft and adversarial training are for tabular and image models", "peft/adversarial",

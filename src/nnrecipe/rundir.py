@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime
@@ -29,7 +30,8 @@ from nnrecipe.errors import UserError
 from nnrecipe.recipe.health import write_health_csv
 from nnrecipe.run import INCOMPLETE, Run, save_model
 from nnrecipe.training.callbacks import History
-from nnrecipe.training.checkpoint import Checkpointer, fsync_dir, latest_checkpoint, load_checkpoint
+from nnrecipe.training.checkpoint import (Checkpointer, fsync_dir, latest_checkpoint, load_checkpoint,
+                                         prune_checkpoints, save_checkpoint)
 
 try:
     import fcntl
@@ -206,3 +208,25 @@ def open_checkpointer(cfg: Config, live: RunInProgress, *, subdir: str | None = 
     return Checkpointer(directory, config=config_to_dict(cfg), every_steps=cfg.train.checkpoint_every_steps,
                         keep=cfg.train.keep_checkpoints, resume=load_checkpoint(path) if path else None,
                         resume_path=path)
+
+
+class EpochCheckpoints:
+    """Per-epoch checkpoints for the fits with their own loops (GAN, word2vec): ``checkpoints/ckpt-EPOCH``
+    in the run in progress `live`. Call it with the loop's state after each epoch (it must hold
+    "epoch"); `resume` is the last such state when `live` resumes, else None."""
+
+    def __init__(self, cfg: Config, live: RunInProgress):
+        self.directory, self.config, self.keep = live.open(), config_to_dict(cfg), cfg.train.keep_checkpoints
+        path = latest_checkpoint(self.directory) if live.resume else None
+        self.resume = load_checkpoint(path) if path else None
+        if self.resume is not None and self.resume.get("config") != self.config:
+            raise UserError("config.yaml differs from the checkpoint's", str(path),
+                            "put config.yaml back as it was, or start a new run")
+        self.elapsed_before = float(self.resume["elapsed_seconds"]) if self.resume else 0.0
+        self._clock = time.perf_counter()
+
+    def __call__(self, state: dict) -> None:
+        state = {**state, "config": self.config,
+                 "elapsed_seconds": self.elapsed_before + time.perf_counter() - self._clock}
+        save_checkpoint(self.directory, state["epoch"], state)
+        prune_checkpoints(self.directory, keep=self.keep, best=None)

@@ -39,8 +39,9 @@ from nnrecipe.data.corpus import PREFIX, WordVocab, encode_corpus, load_corpus, 
 from nnrecipe.errors import TrainingDiverged, UserError
 from nnrecipe.models.word2vec import (Word2Vec, cbow_windows, draw_negatives, keep_probability,
                                       noise_distribution, skipgram_pairs)
-from nnrecipe.rundir import atomic_dir, require_empty_out, run_dir_name, write_history
+from nnrecipe.rundir import EpochCheckpoints, RunInProgress, atomic_dir, require_empty_out, run_dir_name, write_history
 from nnrecipe.run import Run, save_model
+from nnrecipe.training.checkpoint import capture_rng, restore_rng
 from nnrecipe.training.setup import pick_device, seed_everything
 
 CHUNK_TOKENS = 1_000_000  # tokens turned into pairs at once (bounds memory: ~2·window pairs per token)
@@ -179,14 +180,20 @@ def intra_op_threads(n: int | None):
 def train_word2vec(model: Word2Vec, ids: torch.Tensor, sentence: torch.Tensor, counts: torch.Tensor, *,
                    sg: bool, window: int, negative: int, ns_exponent: float, sample: float, lr: float,
                    min_lr_factor: float, batch_size: int, epochs: int, generator: torch.Generator,
-                   device: torch.device, on_epoch=None) -> list[dict]:
+                   device: torch.device, on_epoch=None, checkpoint=None, resume: dict | None = None) -> list[dict]:
     """SGD on the summed negative-sampling loss; returns one history row per epoch. An epoch whose
-    mean loss is not finite is undone (the weights from before it are restored) and ends training."""
+    mean loss is not finite is undone (the weights from before it are restored) and ends training.
+    `checkpoint(state)` is called after every finite epoch; `resume` is such a state to continue from
+    (plain SGD has no optimizer state: the weights, progress and RNG states are all there is)."""
     cdf = noise_distribution(counts, ns_exponent).cumsum(0)
     keep = keep_probability(counts, sample)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    total, done, rows = epochs * ids.numel(), 0, []
-    for epoch in range(1, epochs + 1):
+    total, done, rows, first = epochs * ids.numel(), 0, [], 1
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        done, rows, first = int(resume["done"]), [dict(r) for r in resume["rows"]], int(resume["epoch"]) + 1
+        restore_rng(resume["rng"], generator)
+    for epoch in range(first, epochs + 1):
         started, loss_sum, examples = time.perf_counter(), torch.zeros((), device=device), 0
         before = {k: v.detach().clone() for k, v in model.state_dict().items()}  # V×D, cheap per epoch
         for start in range(0, ids.numel(), CHUNK_TOKENS):
@@ -219,12 +226,17 @@ def train_word2vec(model: Word2Vec, ids: torch.Tensor, sentence: torch.Tensor, c
         if not math.isfinite(row["train_loss"]):
             model.load_state_dict(before)
             break
+        if checkpoint is not None:
+            checkpoint({"model": model.state_dict(), "epoch": epoch, "done": done, "rows": rows,
+                        "rng": capture_rng(generator)})
     return rows
 
 
-def fit_word2vec(cfg: Config, *, out, progress: bool) -> Run:
+def fit_word2vec(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
+    """Train word vectors into a run directory, checkpointing every epoch (`resume` continues one)."""
     started = time.perf_counter()
-    require_empty_out(out)
+    if not resume:
+        require_empty_out(out)
     seed_everything(cfg.train.seed)
     w = cfg.word2vec
     analogy_source = w.analogies or (cfg.data.source if cfg.data.source == f"{PREFIX}synthetic" else None)
@@ -244,11 +256,30 @@ def fit_word2vec(cfg: Config, *, out, progress: bool) -> Run:
         if progress else None
     # per-step tensors are small (batch × (1+k) × D): on a busy 2-core machine, two OpenMP threads ran
     # the synthetic fit 18× slower than one (each op waits for the descheduled thread)
-    with intra_op_threads(w.threads):
-        rows = train_word2vec(model, ids, sentence, torch.tensor(vocab.counts), sg=bool(w.sg), window=w.window,
-                              negative=w.negative, ns_exponent=w.ns_exponent, sample=w.sample, lr=lr,
-                              min_lr_factor=w.min_lr_factor, batch_size=w.batch_size, epochs=epochs,
-                              generator=torch.Generator().manual_seed(cfg.train.seed), device=device, on_epoch=log)
+    final = run_dir_name(out, cfg, name)
+    live = RunInProgress(final, cfg, resume=resume)  # created (or taken over) when training starts
+    try:
+        checkpoints = EpochCheckpoints(cfg, live)
+        with intra_op_threads(w.threads):
+            rows = train_word2vec(model, ids, sentence, torch.tensor(vocab.counts), sg=bool(w.sg), window=w.window,
+                                  negative=w.negative, ns_exponent=w.ns_exponent, sample=w.sample, lr=lr,
+                                  min_lr_factor=w.min_lr_factor, batch_size=w.batch_size, epochs=epochs,
+                                  generator=torch.Generator().manual_seed(cfg.train.seed), device=device,
+                                  on_epoch=log, checkpoint=checkpoints, resume=checkpoints.resume)
+        return _finish(cfg, model, vocab, ids, rows, name, analogy_source, questions, started, live)
+    except KeyboardInterrupt as exc:
+        if live.opened:  # the CLI says how to continue
+            exc.run_dir = final
+        raise
+    finally:
+        live.close()
+
+
+def _finish(cfg: Config, model: Word2Vec, vocab: WordVocab, ids: torch.Tensor, rows: list[dict], name: str,
+            analogy_source, questions, started: float, live: RunInProgress) -> Run:
+    """Metrics and analogies, committed into the run directory (`live`); raises if training diverged."""
+    w = cfg.word2vec
+    lr = w.lr or DEFAULT_LR[w.sg]
     loop_seconds = sum(r["seconds"] for r in rows)  # epochs only (building SGD imports torch._dynamo: seconds)
     last = rows[-1]["train_loss"]
     model = model.cpu().eval()
@@ -268,7 +299,7 @@ def fit_word2vec(cfg: Config, *, out, progress: bool) -> Run:
             "word2vec": {"sg": w.sg, "dim": w.dim, "window": w.window, "negative": w.negative},
             "vocab": vocab.words, "counts": vocab.counts}
     run = Run(dir=None, model=model, info=info, metrics=metrics, config=config_to_dict(cfg))
-    run.dir = _write(run, rows, cfg, vectors, run_dir_name(out, cfg, name))
+    run.dir = live.commit(lambda directory: _write(run, rows, cfg, vectors, directory))
     if not math.isfinite(last):
         diverged = TrainingDiverged(sum(r["examples"] for r in rows) // w.batch_size, len(rows), last)
         diverged.run_dir = run.dir  # holds the weights from before the failing epoch
