@@ -18,8 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
-from safetensors.torch import load_file
 
 import nnrecipe
 from nnrecipe.cli import main
@@ -28,23 +26,12 @@ from nnrecipe.errors import UserError
 from nnrecipe.pipeline import fit, resume
 from nnrecipe.rundir import RunInProgress
 from nnrecipe.training.checkpoint import Checkpointer, list_checkpoints, load_checkpoint
-from testutil import history_rows, rewind
+from testutil import assert_same_run, history_rows, rewind
 
 # conv net + augmentation (batch-order generator) + dropout and BatchNorm (torch RNG, buffers)
 CNN = ["model.name=cnn", "model.channels=[4]", "model.convs_per_stage=1", "model.dropout=0.2",
        "train.epochs=3", "train.batch_size=64", "train.log_every=5", "optimizer.lr=0.01",
        "train.checkpoint_every_steps=7", "train.keep_checkpoints=100"]
-def assert_same_run(a: Path, b: Path) -> None:
-    wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
-    assert wa.keys() == wb.keys()
-    assert all(torch.equal(wa[k], wb[k]) for k in wa)
-    ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
-    for m in (ma, mb):
-        m.pop("train_seconds")  # the only timing field
-    assert ma == mb
-    assert history_rows(a) == history_rows(b)
-    for name in ("health.csv", "predictions.csv", "model.json"):
-        assert (a / name).read_text() == (b / name).read_text(), name
 
 
 @pytest.fixture(scope="module")

@@ -167,19 +167,12 @@ def test_a_diverging_fit_keeps_the_last_finite_weights(tmp_path):
 
 def test_word2vec_resumes_from_an_epoch_checkpoint_to_the_uninterrupted_run(tmp_path):
     from nnrecipe.pipeline import resume
-    from testutil import history_rows, rewind
+    from testutil import assert_same_run, rewind
 
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(" ".join(s) for s in synthetic_corpus(0, sentences_per_word=3)) + "\n")
     sets = ["word2vec.dim=8", "word2vec.min_count=1", "train.keep_checkpoints=100"]
     ref = nnrecipe.fit(str(corpus), model="word2vec", epochs=3, out=tmp_path / "ref", overrides=sets).dir
     run = resume(rewind(ref, tmp_path / "run", 1))
-    wa, wb = load_file(str(ref / "model.safetensors")), load_file(str(run.dir / "model.safetensors"))
-    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
-    assert history_rows(ref) == history_rows(run.dir)
-    assert (ref / "vectors.txt").read_text() == (run.dir / "vectors.txt").read_text()
-    ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (ref, run.dir))
-    for m in (ma, mb):
-        for key in ("train_seconds", "total_seconds", "words_per_second", "examples_per_second"):
-            m.pop(key)
-    assert ma == mb
+    assert_same_run(ref, run.dir, files=("model.json", "vectors.txt"),
+                    timing=("train_seconds", "total_seconds", "words_per_second", "examples_per_second"))

@@ -62,3 +62,24 @@ def history_rows(run_dir: Path) -> list[dict]:
     """history.csv without its timing column."""
     with (run_dir / "history.csv").open() as fh:
         return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(fh)]
+
+
+def assert_same_run(a: Path, b: Path, *, files: tuple[str, ...] = ("health.csv", "predictions.csv", "model.json"),
+                    timing: tuple[str, ...] = ("train_seconds",)) -> None:
+    """(Resume tests.) Runs `a` and `b` hold bit-identical weights, equal metrics.json apart from the
+    `timing` keys, the same history.csv apart from its seconds, and byte-identical `files`."""
+    import json
+
+    from safetensors.torch import load_file
+
+    wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
+    for m in (ma, mb):
+        for key in timing:
+            m.pop(key)
+    assert ma == mb
+    assert history_rows(a) == history_rows(b)
+    for name in files:
+        assert (a / name).read_text() == (b / name).read_text(), name

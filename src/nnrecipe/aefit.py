@@ -195,21 +195,13 @@ def fit_autoencoder(cfg: Config, *, out, progress: bool, resume: bool = False) -
     trainer = dataclasses.replace(trainer, loss_fn=make_loss(variational=variational, beta=g.beta,
                                                              recon_loss=g.recon_loss))
     final = run_dir_name(out, cfg, data.name)
-    live = RunInProgress(final, cfg, resume=resume)  # created (or taken over) when training starts
-    try:
+    with RunInProgress(final, cfg, resume=resume) as live:  # created (or taken over) when training starts
         checkpointer = open_checkpointer(cfg, live)
         trainer.callbacks.append(checkpointer)
         logs = trainer.fit(data.X["train"], data.X["train"], data.X["val"], data.X["val"], epochs=cfg.train.epochs,
                            batch_size=cfg.train.batch_size, generator=torch.Generator().manual_seed(seed))
         train_seconds = time.perf_counter() - started + checkpointer.elapsed_before
-        run = _finish(cfg, data, model, spec, trainer, logs, history, at_init, train_seconds, live, progress)
-    except KeyboardInterrupt as exc:
-        if live.opened:  # the CLI says how to continue
-            exc.run_dir = final
-        raise
-    finally:
-        live.close()
-    return run
+        return _finish(cfg, data, model, spec, trainer, logs, history, at_init, train_seconds, live, progress)
 
 
 def _finish(cfg: Config, data: ImageData, model: AutoEncoder, spec: dict, trainer, logs: dict, history: History,

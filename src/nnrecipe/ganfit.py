@@ -149,31 +149,23 @@ def fit_gan(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
     g = cfg.generative
     fixed = torch.randn(g.grid ** 2, g.latent_dim, generator=torch.Generator().manual_seed(seed + 1)).to(device)
     final = run_dir_name(out, cfg, data.name)
-    live = RunInProgress(final, cfg, resume=resume)  # created (or taken over) when training starts
-    bar = None
-    try:
+    with RunInProgress(final, cfg, resume=resume) as live:  # created (or taken over) when training starts
         checkpoints = EpochCheckpoints(cfg, live)
+        bar = None
         if progress:
             from nnrecipe.training.callbacks import ProgressBar
 
             bar = ProgressBar(cfg.train.epochs, description=f"fit {data.name} gan")
             bar.on_fit_begin(None, {})
-        rows, snapshots = train_gan(model, data.X["train"], cfg, epochs=cfg.train.epochs, progress_bar=bar,
-                                    fixed_noise=fixed, keep=snapshot_epochs(cfg.train.epochs, g.snapshots),
-                                    checkpoint=checkpoints, resume=checkpoints.resume)
-        if bar is not None:
-            bar.on_fit_end(None, {})
-            bar = None
+        try:
+            rows, snapshots = train_gan(model, data.X["train"], cfg, epochs=cfg.train.epochs, progress_bar=bar,
+                                        fixed_noise=fixed, keep=snapshot_epochs(cfg.train.epochs, g.snapshots),
+                                        checkpoint=checkpoints, resume=checkpoints.resume)
+        finally:
+            if bar is not None:
+                bar.on_fit_end(None, {})
         train_seconds = time.perf_counter() - started + checkpoints.elapsed_before
         return _finish(cfg, data, model, spec, rows, snapshots, fixed, train_seconds, live, progress)
-    except KeyboardInterrupt as exc:
-        if live.opened:  # the CLI says how to continue
-            exc.run_dir = final
-        raise
-    finally:
-        if bar is not None:
-            bar.on_fit_end(None, {})
-        live.close()
 
 
 def _finish(cfg: Config, data, model: GAN, spec: dict, rows: list[dict], snapshots: dict, fixed: torch.Tensor,

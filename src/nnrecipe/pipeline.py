@@ -136,25 +136,20 @@ def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
     final = run_dir_name(out, cfg, prepared.name)
     final = ctx.broadcast_object(final) if ctx is not None else final  # rank 0's time-stamped name
     if cfg.train.ensemble == 1:
-        live = RunInProgress(final, cfg, resume=resume)  # created (or taken over) when training starts
-        try:
-            one = _train_one(cfg, prepared, tensors, device, seed=cfg.train.seed, progress=progress,
-                             started=started, live=live if main_process else None, ctx=ctx)
-            one.run.dir = live.finish(one.run, one.history, health_rows=one.health) if main_process else final
-        except KeyboardInterrupt as exc:
-            if live.opened:  # the CLI says how to continue
-                exc.run_dir = final
-            raise
-        finally:
-            live.close()
-            close_streams(tensors)  # data.lazy: DataLoader workers end with the fit
+        # the directory is created (or taken over) when training starts
+        with RunInProgress(final, cfg, resume=resume) as live:
+            try:
+                one = _train_one(cfg, prepared, tensors, device, seed=cfg.train.seed, progress=progress,
+                                 started=started, live=live if main_process else None, ctx=ctx)
+                one.run.dir = live.finish(one.run, one.history, health_rows=one.health) if main_process else final
+            finally:
+                close_streams(tensors)  # data.lazy: DataLoader workers end with the fit
         teardown_distributed(ctx)  # every rank waits until rank 0 has committed the run
         if one.diverged is not None:
             one.diverged.run_dir = one.run.dir
             raise one.diverged
         return one.run
-    live = RunInProgress(final, cfg, resume=resume)  # each member checkpoints into checkpoints/member-I
-    try:
+    with RunInProgress(final, cfg, resume=resume) as live:  # member i checkpoints into checkpoints/member-i
         members = []
         for i in range(cfg.train.ensemble):  # under torchrun, every member trains data-parallel in turn
             member = _train_one(cfg, prepared, tensors, device, seed=cfg.train.seed + i, progress=progress,
@@ -166,12 +161,6 @@ def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
         seconds = sum(m.run.metrics["train_seconds"] for m in members)  # earlier processes' time included
         run = (write_ensemble(members, prepared, tensors, cfg, final, train_seconds=seconds, live=live)
                if main_process else Run(dir=final, model=None, info={}, metrics={}, config=config_to_dict(cfg)))
-    except KeyboardInterrupt as exc:
-        if live.opened:
-            exc.run_dir = final
-        raise
-    finally:
-        live.close()
     teardown_distributed(ctx)  # every rank waits until rank 0 has committed the run
     return run
 

@@ -129,8 +129,19 @@ class RunInProgress:
     """The directory of a single-model fit that checkpoints while it trains (module docstring).
 
     Nothing exists until `open` (call it when training starts); `finish` writes the final files
-    and commits; `close` releases the lock (always call it, e.g. in a ``finally``).
+    and commits; `close` releases the lock. Use it as a context manager (``with RunInProgress(...)
+    as live:``): leaving the block closes it, and a Ctrl-C after `open` carries ``run_dir`` for the
+    CLI's resume hint.
     """
+
+    def __enter__(self) -> RunInProgress:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if isinstance(exc, KeyboardInterrupt) and self.opened:
+            exc.run_dir = self.final  # the CLI says how to continue
+        self.close()
+        return False
 
     def __init__(self, final: str | Path, cfg: Config, *, resume: bool = False):
         self.final, self.cfg, self.resume = Path(final), cfg, resume

@@ -144,18 +144,11 @@ def fit_sequences(cfg: Config, *, out, progress: bool, resume: bool = False, ctx
     generator = torch.Generator().manual_seed(seed)
     final = run_dir_name(out, cfg, data.name)
     final = ctx.broadcast_object(final) if ctx is not None else final  # rank 0's time-stamped name
-    live = RunInProgress(final, cfg, resume=resume)  # created (or taken over) when training starts
-    try:
+    with RunInProgress(final, cfg, resume=resume) as live:  # created (or taken over) when training starts
         run, history_rows, diverged = _train(cfg, data, tensors, model, arch, trainer, forward, generator,
                                              live if main_process else None, ctx, started=started,
                                              grads_at_init=grads_at_init)
         run.dir = live.finish(run, history_rows) if main_process else final
-    except KeyboardInterrupt as exc:
-        if live.opened:  # the CLI says how to continue
-            exc.run_dir = final
-        raise
-    finally:
-        live.close()
     teardown_distributed(ctx)  # every rank waits until rank 0 has committed the run
     if diverged is not None:
         diverged.run_dir = run.dir

@@ -257,8 +257,7 @@ def fit_word2vec(cfg: Config, *, out, progress: bool, resume: bool = False) -> R
     # per-step tensors are small (batch × (1+k) × D): on a busy 2-core machine, two OpenMP threads ran
     # the synthetic fit 18× slower than one (each op waits for the descheduled thread)
     final = run_dir_name(out, cfg, name)
-    live = RunInProgress(final, cfg, resume=resume)  # created (or taken over) when training starts
-    try:
+    with RunInProgress(final, cfg, resume=resume) as live:  # created (or taken over) when training starts
         checkpoints = EpochCheckpoints(cfg, live)
         with intra_op_threads(w.threads):
             rows = train_word2vec(model, ids, sentence, torch.tensor(vocab.counts), sg=bool(w.sg), window=w.window,
@@ -267,12 +266,6 @@ def fit_word2vec(cfg: Config, *, out, progress: bool, resume: bool = False) -> R
                                   generator=torch.Generator().manual_seed(cfg.train.seed), device=device,
                                   on_epoch=log, checkpoint=checkpoints, resume=checkpoints.resume)
         return _finish(cfg, model, vocab, ids, rows, name, analogy_source, questions, started, live)
-    except KeyboardInterrupt as exc:
-        if live.opened:  # the CLI says how to continue
-            exc.run_dir = final
-        raise
-    finally:
-        live.close()
 
 
 def _finish(cfg: Config, model: Word2Vec, vocab: WordVocab, ids: torch.Tensor, rows: list[dict], name: str,
