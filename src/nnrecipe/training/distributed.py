@@ -280,7 +280,7 @@ def join(cfg, *, out, resume: bool) -> tuple[Distributed | None, bool]:
         raise UserError("only classifier/regressor fits (tabular, image and sequence models, ensembles) train "
                         "on several processes", "torchrun", "run generative models and word2vec without torchrun")
     if is_sequence_run(cfg) and cfg.text.tbptt:
-        raise UserError("text.tbptt cuts a language model's batches into chunks, which a DDP replica cannot",
+        raise UserError("text.tbptt runs a language model chunk by chunk, which a DDP replica cannot do",
                         "torchrun", "drop text.tbptt, or train on one process")
     ctx = setup(pick_device(cfg.train.device))
     if ctx.rank == 0 and not resume and out:
