@@ -10,7 +10,7 @@ from nnrecipe.models.shapes import (conv_macs, conv_params, depthwise_conv_param
                                     same_padding)
 
 
-@pytest.mark.parametrize("kernel,stride", itertools.product([1, 2, 3, 5], [1, 2, 3]))
+@pytest.mark.parametrize("kernel,stride", list(itertools.product([1, 2, 3, 5], [1, 2, 3])))
 def test_conv_output_size_matches_the_formula_and_torch(kernel, stride):
     for size, pad in itertools.product([1, 2, 4, 7, 8, 13], [0, 1, 2]):
         if size + 2 * pad < kernel:
