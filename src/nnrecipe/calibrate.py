@@ -2,8 +2,9 @@
 
 T minimizes the NLL of softmax(z/T) (`nnrecipe.post.temperature`) on labelled data: SOURCE, or the
 run's own validation split (rebuilt from config.yaml: same seed, same split, same train-split
-statistics). The run directory is updated in place, file by file through a temporary file and an
-atomic rename, so an interrupted call leaves the previous model.json/metrics.json intact:
+statistics; a ``data.lazy`` run streams it image by image, as its fit did). The run directory is
+updated in place, file by file through a temporary file and an atomic rename, so an interrupted
+call leaves the previous model.json/metrics.json intact:
 model.json gets the new T (predict uses it), metrics.json's ``calibration`` block the before/after
 NLL, ECE, MCE and reliability bins (with ``source``), and plots/reliability.png is redrawn.
 """
@@ -21,10 +22,12 @@ from nnrecipe.data import encode_labels
 from nnrecipe.errors import UserError
 from nnrecipe.evaluation import calibration_report
 from nnrecipe.inference import _features
-from nnrecipe.prepare import prepare_for
+from nnrecipe.prepare import prepare_for, prepare_lazy, to_streams
 from nnrecipe.report.html import write_report
 from nnrecipe.report.plots import plot_run
 from nnrecipe.run import Run, load
+from nnrecipe.training.data_loading import close_streams
+from nnrecipe.training.loop import predict_logits
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -35,13 +38,25 @@ def _write_json(path: Path, data: dict) -> None:
 
 def _logits_and_labels(run: Run, data: str | None):
     if data is None:
-        prepared = prepare_for(resolve_config(extra=run.config))
+        cfg = resolve_config(extra=run.config)
+        if cfg.data.lazy:  # stream the validation images as the fit did; never hold the folder in memory
+            return _streamed_val_logits(run, cfg)
+        prepared = prepare_for(cfg)
         return run.logits_standardized(prepared.X["val"]).double(), torch.as_tensor(prepared.y["val"])
     X, y = _features(run, data, labelled=True)
     if y is None:
         raise UserError("no labels to calibrate against", data, f"include the '{run.info.get('target_name')}' column")
     y_enc, _ = encode_labels(y, run.class_names)
     return run.logits(X).double(), torch.as_tensor(y_enc)
+
+
+def _streamed_val_logits(run: Run, cfg):
+    streams = to_streams(prepare_lazy(cfg), cfg.train, torch.device("cpu"))
+    try:
+        X_val, y_val = streams["val"]
+        return predict_logits(run.model, X_val).double(), y_val
+    finally:
+        close_streams(streams)
 
 
 def recalibrate(run_dir: str | Path, data: str | None = None) -> dict:

@@ -255,3 +255,21 @@ def test_lazy_is_refused_for_models_that_read_their_data_in_memory(folder, tmp_p
         nnrecipe.fit(str(folder), overrides=TINY + ["data.lazy=true"] + extra, out=tmp_path / "run")
     assert exc.value.where == "data.lazy" and extra[0].split("=")[1] in exc.value.what
     assert not (tmp_path / "run").exists()
+
+
+def test_calibrate_streams_a_lazy_runs_validation_split(folder, tmp_path, monkeypatch):
+    """`nnrecipe calibrate` on a data.lazy run refits T on the streamed validation images (never the
+    whole folder in memory) and lands on the temperature the fit found on the same split."""
+    from nnrecipe.calibrate import recalibrate
+
+    lazy = nnrecipe.fit(str(folder), overrides=TINY + ["data.lazy=true"], out=tmp_path / "lazy")
+
+    def never(*args, **kwargs):
+        raise AssertionError("load_image_folder was called for a data.lazy run")
+
+    monkeypatch.setattr(nnrecipe.data.images, "load_image_folder", never)
+    monkeypatch.setattr(nnrecipe.data.sources, "load_image_folder", never)
+    report = recalibrate(lazy.dir)
+    assert report["source"] == "validation split"
+    assert report["temperature"] == pytest.approx(lazy.metrics["calibration"]["temperature"], rel=1e-6)
+    assert report["nll_before"] == pytest.approx(lazy.metrics["calibration"]["nll_before"], rel=1e-6)
