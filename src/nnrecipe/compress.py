@@ -53,10 +53,11 @@ from nnrecipe.metrics import regression_metrics
 from nnrecipe.post.compressed_io import nonzero_parameters, save_compressed
 from nnrecipe.post.prune import bisect_sparsity, channel_prune, global_magnitude_prune, prunable_weights, sparsity
 from nnrecipe.post.quantize import engine, quantization_kind, quantize
-from nnrecipe.prepare import prepare_for
+from nnrecipe.prepare import prepare_for, prepare_lazy, to_streams
 from nnrecipe.rundir import atomic_dir, require_empty_out
 from nnrecipe.run import Run, load
 from nnrecipe.seqdata import prepare_sequences
+from nnrecipe.training.data_loading import DatasetBatches, close_streams, first_rows
 from nnrecipe.training.loop import predict_logits
 
 METRICS = {"classification": ("accuracy", "f1_macro"), "regression": ("rmse", "r2")}
@@ -118,10 +119,18 @@ def _splits(run: Run, data: str | None) -> dict[str, tuple[torch.Tensor, torch.T
     """{"train"|"val"|"test": (model inputs float32, labels long | targets in original units)}."""
     if "sequence" in run.info:
         return _sequence_splits(run, data)
-    prepared = prepare_for(resolve_config(extra=run.config))
-    targets = prepared.y if run.task == "classification" else prepared.y_raw
-    splits = {k: (torch.as_tensor(prepared.X[k], dtype=torch.float32), torch.as_tensor(targets[k]))
-              for k in ("train", "val", "test")}
+    cfg = resolve_config(extra=run.config)
+    if cfg.data.lazy:  # stream the folder as the fit did: (DatasetBatches, targets) per split
+        splits = to_streams(prepare_lazy(cfg), cfg.train, torch.device("cpu"))
+        if run.task == "regression":  # targets in original units, as the metrics report them
+            scaler = TargetScaler.from_dict(run.info["target_scaler"]) if run.info.get("target_scaler") else None
+            splits = {k: (X, torch.as_tensor(scaler.inverse_transform(y.numpy())) if scaler else y)
+                      for k, (X, y) in splits.items()}
+    else:
+        prepared = prepare_for(cfg)
+        targets = prepared.y if run.task == "classification" else prepared.y_raw
+        splits = {k: (torch.as_tensor(prepared.X[k], dtype=torch.float32), torch.as_tensor(targets[k]))
+                  for k in ("train", "val", "test")}
     if data is not None:
         X, y = _features(run, data, labelled=True)
         if y is None:
@@ -130,6 +139,16 @@ def _splits(run: Run, data: str | None) -> dict[str, tuple[torch.Tensor, torch.T
         y = encode_labels(y, run.class_names)[0] if run.task == "classification" else np.asarray(y, dtype=np.float64)
         splits["val"] = (torch.as_tensor(run.standardize(X), dtype=torch.float32), torch.as_tensor(y))
     return splits
+
+
+def calibration_rows(X_train) -> torch.Tensor:
+    """The static-quantization calibration sample: CALIBRATION_ROWS training rows in a seeded order
+    (read from the folder for a data.lazy run)."""
+    n = len(X_train)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:CALIBRATION_ROWS]
+    if isinstance(X_train, DatasetBatches):
+        return next(X_train.batches([order]))[0]
+    return X_train[order]
 
 
 def _scores(run: Run, model, X: torch.Tensor, y: torch.Tensor) -> dict | None:
@@ -185,9 +204,7 @@ class _Compressor:
 
     def __init__(self, run: Run, splits: dict, metric: str, max_drop: float, workdir: Path):
         self.run, self.splits, self.metric, self.max_drop, self.workdir = run, splits, metric, max_drop, workdir
-        X_train = splits["train"][0]
-        order = torch.randperm(len(X_train), generator=torch.Generator().manual_seed(0))[:CALIBRATION_ROWS]
-        self.calibration = list(X_train[order].split(LATENCY_ROWS))
+        self.calibration = list(calibration_rows(splits["train"][0]).split(LATENCY_ROWS))
         self.original_val, self.original_test = self.value(run.model, "val"), self.value(run.model, "test")
 
     def value(self, model, split: str) -> float | None:
@@ -215,7 +232,7 @@ class _Compressor:
         else:
             size = save_compressed(model, self.workdir / f"{name}.safetensors")
         drop = _drop(self.metric, self.original_val, val)
-        timing_rows = self.splits["test"][0] if len(self.splits["test"][0]) else self.splits["val"][0]
+        timing_rows = first_rows(self.splits["test" if len(self.splits["test"][0]) else "val"][0], LATENCY_ROWS)
         record = {"name": name, "pruned": prune_kind, "quantized": qkind, "amount": amount,
                   "sparsity": sparsity(float_model), "val_metric": val, "test_metric": test, "drop": drop,
                   "test_drop": _drop(self.metric, self.original_test, test), "size_bytes": size,
@@ -241,7 +258,15 @@ def compress(run_dir: str | Path, *, max_drop: float = 0.005, metric: str | None
         raise UserError("the compressed run cannot replace the original", "--out", "choose a new directory")
     require_empty_out(out)
     splits = _splits(run, data)
+    try:
+        return _compress(run, splits, methods, structured, metric, max_drop, data, out)
+    finally:
+        close_streams(splits)  # data.lazy: the DataLoader workers end here
 
+
+def _compress(run: Run, splits: dict, methods: list[str], structured: bool, metric: str, max_drop: float,
+              data: str | None, out: Path) -> dict:
+    """`compress` once the options are checked and the splits loaded."""
     skipped, qkind = [], quantization_kind(run.model)
     if "prune" in methods and not prunable_weights(run.model):
         names = [n for n, kind, _ in _candidates(methods, structured, qkind) if kind]
@@ -255,7 +280,7 @@ def compress(run_dir: str | Path, *, max_drop: float = 0.005, metric: str | None
         structured = False
     if "quantize" in methods and qkind == "static":
         try:
-            quantize(run.model, "static", [splits["train"][0][:LATENCY_ROWS]])
+            quantize(run.model, "static", [first_rows(splits["train"][0], LATENCY_ROWS)])
         except Exception as exc:  # an op FX cannot trace or quantize: report it, keep the other variants
             skipped.append({"name": "quantized, pruned+quantized",
                             "reason": f"static quantization failed: {type(exc).__name__}: {exc}"})
@@ -289,7 +314,8 @@ def _write_compressed_run(run: Run, model, chosen: dict, splits: dict, out: Path
     info = dict(run.info)
     info["compression"] = {"variant": chosen["name"], "pruned": chosen["pruned"], "sparsity": chosen["sparsity"],
                            "quantized": chosen["quantized"], "engine": report["engine"],
-                           "example_shape": [1, *splits["train"][0].shape[1:]], "source_run": str(run.dir),
+                           "example_shape": [1, *first_rows(splits["train"][0], 1).shape[1:]],
+                           "source_run": str(run.dir),
                            "metric": report["metric"], "max_drop": report["max_drop"]}
     metrics = dict(run.metrics)
     metrics["val"] = _scores(run, model, *splits["val"])

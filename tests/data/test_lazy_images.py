@@ -273,3 +273,28 @@ def test_calibrate_streams_a_lazy_runs_validation_split(folder, tmp_path, monkey
     assert report["source"] == "validation split"
     assert report["temperature"] == pytest.approx(lazy.metrics["calibration"]["temperature"], rel=1e-6)
     assert report["nll_before"] == pytest.approx(lazy.metrics["calibration"]["nll_before"], rel=1e-6)
+
+
+def test_compress_streams_a_lazy_run_and_matches_the_in_memory_run(folder, in_memory_run, tmp_path, monkeypatch):
+    """`nnrecipe compress` on a data.lazy run reads the folder through the DataLoader (the calibration
+    sample, validation and test splits) and measures what it measures on the in-memory twin."""
+    import shutil
+
+    from nnrecipe.compress import compress
+
+    lazy = nnrecipe.fit(str(folder), overrides=TINY + ["data.lazy=true"], out=tmp_path / "lazy")
+    memory_dir = shutil.copytree(in_memory_run.dir, tmp_path / "mem")
+    theirs = compress(memory_dir, max_drop=1.0)
+
+    def never(*args, **kwargs):
+        raise AssertionError("load_image_folder was called for a data.lazy run")
+
+    monkeypatch.setattr(nnrecipe.data.images, "load_image_folder", never)
+    monkeypatch.setattr(nnrecipe.data.sources, "load_image_folder", never)
+    ours = compress(lazy.dir, max_drop=1.0)
+    assert [v["name"] for v in ours["variants"]] == [v["name"] for v in theirs["variants"]]
+    for a, b in zip(ours["variants"], theirs["variants"]):
+        assert a["val_metric"] == pytest.approx(b["val_metric"], abs=1e-9), a["name"]
+        assert a["test_metric"] == pytest.approx(b["test_metric"], abs=1e-9), a["name"]
+    assert ours["chosen"] == theirs["chosen"]
+    assert (lazy.dir / "compressed" / "model.safetensors").is_file()
