@@ -4,7 +4,8 @@ The attacks and the units are in `nnrecipe.post.adversarial`: ε (and ``step_siz
 input units, converted per feature / per channel by the run's stored σ, and the attacked inputs stay
 in the valid raw range ([0, 16] for digits; ``raw_range`` otherwise, no clamp if unknown). The rows
 are the run's test split, rebuilt from config.yaml (same seed, same split, same train-split
-statistics, as `nnrecipe calibrate` rebuilds the validation split), or labelled ``data``. The
+statistics, as `nnrecipe calibrate` rebuilds the validation split; streamed image by image for a
+``data.lazy`` run), or labelled ``data``. The
 result is written to ``attack.json`` in the run directory (through a temporary file and a rename).
 """
 
@@ -21,16 +22,22 @@ from nnrecipe.data import encode_labels
 from nnrecipe.errors import UserError
 from nnrecipe.inference import _features
 from nnrecipe.post.adversarial import default_range, model_units, robust_accuracy
-from nnrecipe.prepare import prepare_for
+from nnrecipe.prepare import prepare_for, prepare_lazy, to_streams
 from nnrecipe.run import Run, load
+from nnrecipe.training.data_loading import close_streams
 
 METHODS = ("fgsm", "pgd")
 
 
-def _rows(run: Run, data: str | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(standardized inputs, encoded labels) of the test split or of `data`."""
+def _rows(run: Run, data: str | None, streams: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """(standardized inputs, encoded labels) of the test split or of `data`. A data.lazy run's test
+    split comes as a `DatasetBatches` (images read batch by batch) and its streams go into `streams`."""
     if data is None:
-        prepared = prepare_for(resolve_config(extra=run.config))
+        cfg = resolve_config(extra=run.config)
+        if cfg.data.lazy:
+            streams.update(to_streams(prepare_lazy(cfg), cfg.train, torch.device("cpu")))
+            return streams["test"]
+        prepared = prepare_for(cfg)
         Z, y = prepared.X["test"], prepared.y["test"]
     else:
         X, labels = _features(run, data, labelled=True)
@@ -62,16 +69,20 @@ def attack(run_dir: str | Path, *, eps: float | list[float], method: str = "pgd"
                         "pass a classification run written by `nnrecipe fit`")
     configured = (run.config.get("adversarial") or {}).get("raw_range")
     lo_hi = default_range(run.info.get("data"), raw_range if raw_range is not None else configured)
-    X, y = _rows(run, data)
-    model = run.model.cpu().eval()
-    clean = robust_accuracy(model, X, y, 0.0)
-    results = []
-    for e in eps_list:
-        units = model_units(run.transform, eps=e, step_size=step_size, raw_range=lo_hi)
-        acc = robust_accuracy(model, X, y, units["eps"], method=method, steps=steps, step_size=units["step_size"],
-                              lower=units["lower"], upper=units["upper"],
-                              generator=torch.Generator().manual_seed(seed))
-        results.append({"eps": e, "accuracy": acc, "drop": clean - acc})
+    streams: dict = {}
+    try:
+        X, y = _rows(run, data, streams)
+        model = run.model.cpu().eval()
+        clean = robust_accuracy(model, X, y, 0.0)
+        results = []
+        for e in eps_list:
+            units = model_units(run.transform, eps=e, step_size=step_size, raw_range=lo_hi)
+            acc = robust_accuracy(model, X, y, units["eps"], method=method, steps=steps,
+                                  step_size=units["step_size"], lower=units["lower"], upper=units["upper"],
+                                  generator=torch.Generator().manual_seed(seed))
+            results.append({"eps": e, "accuracy": acc, "drop": clean - acc})
+    finally:
+        close_streams(streams)  # data.lazy: the DataLoader workers end here
     report = {"method": method, "steps": steps if method == "pgd" else 1,
               "step_size": step_size if step_size is not None else ("2.5*eps/steps" if method == "pgd" else "eps"),
               "eps_units": "raw input units (converted per feature/channel by the run's std)",

@@ -298,3 +298,21 @@ def test_compress_streams_a_lazy_run_and_matches_the_in_memory_run(folder, in_me
         assert a["test_metric"] == pytest.approx(b["test_metric"], abs=1e-9), a["name"]
     assert ours["chosen"] == theirs["chosen"]
     assert (lazy.dir / "compressed" / "model.safetensors").is_file()
+
+
+def test_attack_streams_a_lazy_runs_test_split(folder, in_memory_run, tmp_path, monkeypatch):
+    from nnrecipe.attack import attack
+
+    lazy = nnrecipe.fit(str(folder), overrides=TINY + ["data.lazy=true"], out=tmp_path / "lazy")
+    theirs = attack(in_memory_run.dir, eps=[0.05, 0.3], method="fgsm", write=False)
+
+    def never(*args, **kwargs):
+        raise AssertionError("load_image_folder was called for a data.lazy run")
+
+    monkeypatch.setattr(nnrecipe.data.images, "load_image_folder", never)
+    monkeypatch.setattr(nnrecipe.data.sources, "load_image_folder", never)
+    ours = attack(lazy.dir, eps=[0.05, 0.3], method="fgsm")
+    assert ours["rows"] == theirs["rows"] > 0
+    assert ours["clean_accuracy"] == theirs["clean_accuracy"]
+    assert [r["accuracy"] for r in ours["results"]] == [r["accuracy"] for r in theirs["results"]]
+    assert (lazy.dir / "attack.json").is_file()
