@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from nnrecipe.config import Config, build_config, config_to_dict, flag_overrides, merge, resolve_config
-from nnrecipe.prepare import prepare_for, to_tensors
+from nnrecipe.prepare import prepare_for, prepare_lazy, to_streams, to_tensors
 from nnrecipe.rundir import atomic_dir, require_empty_out
 from nnrecipe.recipe.activations import activation_stats, summarize_activations
 from nnrecipe.recipe.diagnosis import diagnose_history
@@ -26,6 +26,7 @@ from nnrecipe.recipe.lr_finder import lr_range_test, plot_lr_finder
 from nnrecipe.recipe.overfit import overfit_small
 from nnrecipe.recipe.search import coarse_search, write_best_yaml
 from nnrecipe.training.callbacks import Callback, EarlyStopping, History
+from nnrecipe.training.data_loading import DatasetBatches, close_streams
 from nnrecipe.training.optim import build_optimizer
 from nnrecipe.training.setup import (architecture, base_lr, loss_function, make_model, make_trainer,
                                      pick_device, seed_everything)
@@ -54,10 +55,20 @@ def run_doctor(cfg: Config, *, out: str | Path | None = None, storage: str | Non
     final = Path(out) if out else Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-{cfg.data.source}-doctor"
     require_empty_out(final)
     seed_everything(cfg.train.seed)
-    data = prepare_for(cfg)
+    data = prepare_lazy(cfg) if cfg.data.lazy else prepare_for(cfg)
     device = pick_device(cfg.train.device)
+    tensors = to_streams(data, cfg.train, device) if cfg.data.lazy else to_tensors(data, device)
+    try:
+        return _steps(cfg, data, tensors, device, final, storage=storage, search_epochs=search_epochs, say=say,
+                      started=started)
+    finally:
+        close_streams(tensors)  # data.lazy: the DataLoader workers end here
+
+
+def _steps(cfg: Config, data, tensors: dict, device, final: Path, *, storage, search_epochs: int, say,
+           started: float) -> dict:
+    """The six steps on prepared tensors (or, for data.lazy, `DatasetBatches` that index like them)."""
     classification = data.task == "classification"
-    tensors = to_tensors(data, device)
     X = {k: pair[0] for k, pair in tensors.items()}
     y = {k: pair[1] for k, pair in tensors.items()}
     classes = len(data.class_names) if classification else None
@@ -107,8 +118,9 @@ def run_doctor(cfg: Config, *, out: str | Path | None = None, storage: str | Non
             trainer = make_trainer(trial_cfg, trial_model, task=data.task, train_rows=len(X["train"]),
                                    callbacks=[history, stopper, _ReportEpochs(report_epoch)])
             try:
-                trainer.fit(X["train"], y["train"], X["val"], y["val"], epochs=trial_cfg.train.epochs,
-                            batch_size=trial_cfg.train.batch_size,
+                lazy = isinstance(X["train"], DatasetBatches)  # the trainer reads a stream's own targets
+                trainer.fit(X["train"], None if lazy else y["train"], X["val"], y["val"],
+                            epochs=trial_cfg.train.epochs, batch_size=trial_cfg.train.batch_size,
                             generator=torch.Generator().manual_seed(trial_cfg.train.seed))
             finally:
                 histories[(trial_cfg.optimizer.lr, trial_cfg.optimizer.weight_decay)] = history.rows

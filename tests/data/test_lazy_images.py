@@ -316,3 +316,27 @@ def test_attack_streams_a_lazy_runs_test_split(folder, in_memory_run, tmp_path, 
     assert ours["clean_accuracy"] == theirs["clean_accuracy"]
     assert [r["accuracy"] for r in ours["results"]] == [r["accuracy"] for r in theirs["results"]]
     assert (lazy.dir / "attack.json").is_file()
+
+
+def test_doctor_streams_a_lazy_folder_like_the_in_memory_one(folder, tmp_path, monkeypatch):
+    """`nnrecipe doctor --set data.lazy=true` runs the six steps on DatasetBatches (indexed like
+    tensors) without loading the folder, and measures what the in-memory doctor measures."""
+    from nnrecipe.doctor import doctor
+
+    sets = TINY + ["train.epochs=1"]
+    theirs = doctor(str(folder), overrides=sets, out=tmp_path / "mem")
+
+    def never(*args, **kwargs):
+        raise AssertionError("load_image_folder was called with data.lazy=true")
+
+    monkeypatch.setattr(nnrecipe.data.images, "load_image_folder", never)
+    monkeypatch.setattr(nnrecipe.data.sources, "load_image_folder", never)
+    ours = doctor(str(folder), overrides=sets + ["data.lazy=true"], out=tmp_path / "lazy")
+    assert ours["initial_loss"]["measured"] == pytest.approx(theirs["initial_loss"]["measured"], rel=1e-5)
+    assert ours["overfit_small"]["iterations"] == theirs["overfit_small"]["iterations"]
+    assert ours["lr_find"]["suggested_lr"] == pytest.approx(theirs["lr_find"]["suggested_lr"], rel=1e-3)
+    assert len(ours["search"]["trials"]) == len(theirs["search"]["trials"])
+    values = [t["value"] for t in sorted(ours["search"]["trials"], key=lambda t: t["number"])]
+    expected = [t["value"] for t in sorted(theirs["search"]["trials"], key=lambda t: t["number"])]
+    assert values == pytest.approx(expected, rel=1e-4)
+    assert (tmp_path / "lazy" / "doctor.json").is_file()

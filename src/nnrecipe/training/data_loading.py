@@ -101,7 +101,14 @@ class DatasetBatches:
 
     def head(self, n: int) -> torch.Tensor:
         """The first `n` inputs as one tensor on the device (a model's initialization batch)."""
-        (xb, _), = self.batches([torch.arange(min(n, len(self.dataset)))])  # drains the loader
+        return self[: min(n, len(self.dataset))]
+
+    def __getitem__(self, index: torch.Tensor | slice) -> torch.Tensor:
+        """The inputs of rows `index` (an index tensor or a slice) as one tensor on the device, so
+        code that indexes a tensor of inputs (the doctor's steps) can take a lazily-read split."""
+        if isinstance(index, slice):
+            index = torch.arange(len(self.dataset))[index]
+        (xb, _), = self.batches([torch.as_tensor(index).cpu()])  # drains the loader
         return xb
 
 
