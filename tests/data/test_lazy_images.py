@@ -52,6 +52,15 @@ def _write_folder(root, n: int = 14, seed: int = 0):
     return root
 
 
+def forbid_folder_loading(monkeypatch) -> None:
+    """Make the in-memory folder reader fail: a data.lazy path must never call it."""
+    def never(*args, **kwargs):
+        raise AssertionError("load_image_folder was called with data.lazy=true")
+
+    monkeypatch.setattr(nnrecipe.data.images, "load_image_folder", never)
+    monkeypatch.setattr(nnrecipe.data.sources, "load_image_folder", never)
+
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     return _write_folder(tmp_path_factory.mktemp("lazy") / "imgs")
@@ -147,11 +156,7 @@ def test_unreadable_files_are_reported_and_skipped_as_in_memory(folder, tmp_path
 
 def test_lazy_fit_equals_in_memory_fit_without_loading_the_folder(folder, in_memory_run, tmp_path, monkeypatch,
                                                                    capsys):
-    def never(*args, **kwargs):
-        raise AssertionError("load_image_folder was called with data.lazy=true")
-
-    monkeypatch.setattr(nnrecipe.data.images, "load_image_folder", never)
-    monkeypatch.setattr(nnrecipe.data.sources, "load_image_folder", never)
+    forbid_folder_loading(monkeypatch)
     lazy = nnrecipe.fit(str(folder), overrides=TINY + ["data.lazy=true"], out=tmp_path / "lazy")
     monkeypatch.undo()
     _same_fit(lazy, in_memory_run)
@@ -264,11 +269,7 @@ def test_calibrate_streams_a_lazy_runs_validation_split(folder, tmp_path, monkey
 
     lazy = nnrecipe.fit(str(folder), overrides=TINY + ["data.lazy=true"], out=tmp_path / "lazy")
 
-    def never(*args, **kwargs):
-        raise AssertionError("load_image_folder was called for a data.lazy run")
-
-    monkeypatch.setattr(nnrecipe.data.images, "load_image_folder", never)
-    monkeypatch.setattr(nnrecipe.data.sources, "load_image_folder", never)
+    forbid_folder_loading(monkeypatch)
     report = recalibrate(lazy.dir)
     assert report["source"] == "validation split"
     assert report["temperature"] == pytest.approx(lazy.metrics["calibration"]["temperature"], rel=1e-6)
@@ -286,11 +287,7 @@ def test_compress_streams_a_lazy_run_and_matches_the_in_memory_run(folder, in_me
     memory_dir = shutil.copytree(in_memory_run.dir, tmp_path / "mem")
     theirs = compress(memory_dir, max_drop=1.0)
 
-    def never(*args, **kwargs):
-        raise AssertionError("load_image_folder was called for a data.lazy run")
-
-    monkeypatch.setattr(nnrecipe.data.images, "load_image_folder", never)
-    monkeypatch.setattr(nnrecipe.data.sources, "load_image_folder", never)
+    forbid_folder_loading(monkeypatch)
     ours = compress(lazy.dir, max_drop=1.0)
     assert [v["name"] for v in ours["variants"]] == [v["name"] for v in theirs["variants"]]
     for a, b in zip(ours["variants"], theirs["variants"]):
@@ -306,11 +303,7 @@ def test_attack_streams_a_lazy_runs_test_split(folder, in_memory_run, tmp_path, 
     lazy = nnrecipe.fit(str(folder), overrides=TINY + ["data.lazy=true"], out=tmp_path / "lazy")
     theirs = attack(in_memory_run.dir, eps=[0.05, 0.3], method="fgsm", write=False)
 
-    def never(*args, **kwargs):
-        raise AssertionError("load_image_folder was called for a data.lazy run")
-
-    monkeypatch.setattr(nnrecipe.data.images, "load_image_folder", never)
-    monkeypatch.setattr(nnrecipe.data.sources, "load_image_folder", never)
+    forbid_folder_loading(monkeypatch)
     ours = attack(lazy.dir, eps=[0.05, 0.3], method="fgsm")
     assert ours["rows"] == theirs["rows"] > 0
     assert ours["clean_accuracy"] == theirs["clean_accuracy"]
@@ -326,11 +319,7 @@ def test_doctor_streams_a_lazy_folder_like_the_in_memory_one(folder, tmp_path, m
     sets = TINY + ["train.epochs=1"]
     theirs = doctor(str(folder), overrides=sets, out=tmp_path / "mem")
 
-    def never(*args, **kwargs):
-        raise AssertionError("load_image_folder was called with data.lazy=true")
-
-    monkeypatch.setattr(nnrecipe.data.images, "load_image_folder", never)
-    monkeypatch.setattr(nnrecipe.data.sources, "load_image_folder", never)
+    forbid_folder_loading(monkeypatch)
     ours = doctor(str(folder), overrides=sets + ["data.lazy=true"], out=tmp_path / "lazy")
     assert ours["initial_loss"]["measured"] == pytest.approx(theirs["initial_loss"]["measured"], rel=1e-5)
     assert ours["overfit_small"]["iterations"] == theirs["overfit_small"]["iterations"]
