@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an interrupted fit from its last checkpoint (its config.yaml is used; "
                         "only --quiet may be given with it)")
     p.add_argument("--checkpoint-every-steps", type=int, default=None, metavar="N",
-                   help="also checkpoint every N optimizer steps (a checkpoint is written every epoch anyway)")
+                   help="also checkpoint every N optimizer steps (a checkpoint is written every epoch anyway; "
+                        "GAN and word2vec fits checkpoint per epoch only)")
     g = p.add_argument_group("speed")
     g.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default=None,
                    help="where to train (default auto: cuda, then mps, then cpu)")
