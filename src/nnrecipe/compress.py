@@ -57,7 +57,7 @@ from nnrecipe.prepare import prepare_for, prepare_lazy, to_streams
 from nnrecipe.rundir import atomic_dir, require_empty_out
 from nnrecipe.run import Run, load
 from nnrecipe.seqdata import prepare_sequences
-from nnrecipe.training.data_loading import DatasetBatches, close_streams, first_rows
+from nnrecipe.training.data_loading import close_streams, first_rows
 from nnrecipe.training.loop import predict_logits
 
 METRICS = {"classification": ("accuracy", "f1_macro"), "regression": ("rmse", "r2")}
@@ -144,11 +144,8 @@ def _splits(run: Run, data: str | None) -> dict[str, tuple[torch.Tensor, torch.T
 def calibration_rows(X_train) -> torch.Tensor:
     """The static-quantization calibration sample: CALIBRATION_ROWS training rows in a seeded order
     (read from the folder for a data.lazy run)."""
-    n = len(X_train)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:CALIBRATION_ROWS]
-    if isinstance(X_train, DatasetBatches):
-        return next(X_train.batches([order]))[0]
-    return X_train[order]
+    order = torch.randperm(len(X_train), generator=torch.Generator().manual_seed(0))[:CALIBRATION_ROWS]
+    return X_train[order]  # a DatasetBatches reads just these rows
 
 
 def _scores(run: Run, model, X: torch.Tensor, y: torch.Tensor) -> dict | None:

@@ -36,7 +36,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from nnrecipe.errors import UserError
-from nnrecipe.training.data_loading import DatasetBatches
 
 KNOWN_RANGES = {"digits": (0.0, 16.0)}  # raw value range of bundled data sets
 
@@ -108,25 +107,15 @@ def robust_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, eps, *, 
                     steps: int = 10, step_size=None, lower=None, upper=None, batch_size: int = 512,
                     generator: torch.Generator | None = None) -> float:
     """Accuracy of argmax f(x') over the rows of X, x' the attack of each row (ε = 0: clean accuracy).
-    X may be a `DatasetBatches` (a data.lazy run's images, read in its own batch size)."""
+    X may be a `DatasetBatches` (a data.lazy run's images), which slices like a tensor."""
     correct = 0
-    for xb, yb in _labelled_batches(X, y, batch_size):
+    for i in range(0, len(X), batch_size):  # a DatasetBatches reads each slice's rows only
+        xb, yb = X[i:i + batch_size], y[i:i + batch_size]
         adv = attack_batch(model, xb, yb, eps, method=method, steps=steps, step_size=step_size, lower=lower,
                            upper=upper, generator=generator) if _positive(eps) else xb
         with torch.no_grad(), eval_mode(model):
             correct += int((model(adv).argmax(-1) == yb).sum())
     return correct / max(len(X), 1)
-
-
-def _labelled_batches(X, y: torch.Tensor, batch_size: int):
-    if isinstance(X, DatasetBatches):
-        start = 0
-        for xb in X.in_order():
-            yield xb, y[start:start + len(xb)]
-            start += len(xb)
-        return
-    for i in range(0, len(X), batch_size):
-        yield X[i:i + batch_size], y[i:i + batch_size]
 
 
 def _positive(eps) -> bool:

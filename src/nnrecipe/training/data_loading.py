@@ -99,10 +99,6 @@ class DatasetBatches:
             iterator._shutdown_workers()
         self.loader._iterator = None
 
-    def head(self, n: int) -> torch.Tensor:
-        """The first `n` inputs as one tensor on the device (a model's initialization batch)."""
-        return self[: min(n, len(self.dataset))]
-
     def __getitem__(self, index: torch.Tensor | slice) -> torch.Tensor:
         """The inputs of rows `index` (an index tensor or a slice) as one tensor on the device, so
         code that indexes a tensor of inputs (the doctor's steps) can take a lazily-read split."""
@@ -142,7 +138,7 @@ def close_streams(splits: dict) -> None:
 
 def first_rows(X: torch.Tensor | DatasetBatches, n: int) -> torch.Tensor:
     """X[:n] of a tensor or of a dataset read through `DatasetBatches`."""
-    return X.head(n) if isinstance(X, DatasetBatches) else X[:n]
+    return X[:n]  # a DatasetBatches reads just these rows
 
 
 def training_data(train, X: torch.Tensor, y: torch.Tensor, *, device: torch.device):
