@@ -28,10 +28,9 @@ def _ensemble_metrics(members: list[Run], X: np.ndarray, y: np.ndarray, y_raw: n
     return regression_metrics(torch.as_tensor(pred), torch.as_tensor(y_raw))
 
 
-def write_ensemble(members, prepared, tensors, cfg: Config, final: Path, *, train_seconds: float,
-                   live=None) -> Run:
-    """Write the members and the ensemble's own files atomically (into the checkpointed run `live`,
-    a `RunInProgress`, when given); return the loaded-style Run."""
+def write_ensemble(members, prepared, tensors, cfg: Config, live, *, train_seconds: float) -> Run:
+    """Write the members and the ensemble's own files into the checkpointed run `live` (a
+    `RunInProgress`) and commit it; return the loaded-style Run."""
     from nnrecipe.report.html import write_report
     from nnrecipe.report.plots import plot_confusion_matrix
 
@@ -44,7 +43,6 @@ def write_ensemble(members, prepared, tensors, cfg: Config, final: Path, *, trai
     metrics["members"] = [{"seed": r.metrics["seed"], "test": r.metrics["test"], "val": r.metrics["val"],
                            "calibration": r.metrics["calibration"], "epochs_run": r.metrics["epochs_run"]}
                           for r in runs]
-    final = Path(final)
     names = [f"members/{i}" for i in range(len(members))]
     info = {k: v for k, v in runs[0].info.items() if k not in ("architecture", "temperature")}
 
@@ -59,10 +57,7 @@ def write_ensemble(members, prepared, tensors, cfg: Config, final: Path, *, trai
                 plot_confusion_matrix(metrics["test"]["confusion_matrix"], prepared.class_names,
                                       tmp / "plots" / "confusion_matrix.png")
             write_report(tmp)
-    if live is not None:
-        live.commit(write)
-    else:
-        write(final)
+    final = live.commit(write)
     for i, r in enumerate(runs):
         r.dir = final / names[i]
     return Run(dir=final, model=None, info={**info, "ensemble": names}, metrics=metrics,

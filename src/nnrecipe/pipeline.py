@@ -159,7 +159,7 @@ def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
                 raise member.diverged
             members.append(member)
         seconds = sum(m.run.metrics["train_seconds"] for m in members)  # earlier processes' time included
-        run = (write_ensemble(members, prepared, tensors, cfg, final, train_seconds=seconds, live=live)
+        run = (write_ensemble(members, prepared, tensors, cfg, live, train_seconds=seconds)
                if main_process else Run(dir=final, model=None, info={}, metrics={}, config=config_to_dict(cfg)))
     teardown_distributed(ctx)  # every rank waits until rank 0 has committed the run
     return run
