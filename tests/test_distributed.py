@@ -158,3 +158,22 @@ def test_ensemble_members_train_data_parallel_like_one_process(tmp_path):
                 assert math.isclose(float(a[key]), float(b[key]), rel_tol=1e-5), (i, key, a[key], b[key])
     assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["member-0", "member-1"]
     assert (tmp_path / "two" / "model.json").is_file() and not (tmp_path / "two" / "INCOMPLETE").exists()
+
+
+@pytest.mark.slow
+def test_a_user_model_trains_data_parallel_like_one_process(tmp_path):
+    """`--model-class` under torchrun: the user's module (tests/usermodels.py) is wrapped in DDP like
+    a built-in one, and two processes at batch B/2 match one process at batch B."""
+    # augmentation off: each process draws its own crops, so only the batching may differ
+    sets = [*SETS[2:], "model.name=custom", "model.class_path=usermodels:FlatMLP", "augment.enabled=false"]
+    tests_dir = str(Path(__file__).parent)
+    done = torchrun(tmp_path / "two", tmp_path, settings=sets, extra_env={"PYTHONPATH": tests_dir})
+    assert done.returncode == 0, done.stderr[-3000:]
+    one = tmp_path / "one"
+    fit("digits", overrides=[*sets, f"train.batch_size={B}", "train.checkpoint_every_steps=5"], out=one)
+    h1, h2 = history(one), history(tmp_path / "two")
+    assert len(h1) == len(h2) == 3
+    for a, b in zip(h1, h2):
+        for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
+            assert math.isclose(float(a[key]), float(b[key]), rel_tol=1e-5), (key, a[key], b[key])
+    assert final_step(one) == final_step(tmp_path / "two")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nnrecipe.errors import UserError
 
@@ -57,7 +57,7 @@ def is_sequence_run(cfg) -> bool:
 
 class ModelConfig(_Section):
     name: Literal["mlp", "cnn", "resnet", "mobilenetv2", "vit", "rnn", "lstm", "gru", "seq2seq",
-                  "transformer", "word2vec", "autoencoder", "vae", "gan"] = "mlp"  # sequence data (seq:…, text CSVs): mlp means lstm/seq2seq by task
+                  "transformer", "word2vec", "autoencoder", "vae", "gan", "custom"] = "mlp"  # sequence data (seq:…, text CSVs): mlp means lstm/seq2seq by task
     hidden: tuple[int, ...] = (256, 128)  # mlp
     activation: Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "relu6"] = "relu"
     negative_slope: float = Field(0.01, ge=0)  # leaky_relu only
@@ -81,6 +81,16 @@ class ModelConfig(_Section):
     mlp_ratio: float = Field(4.0, gt=0)  # transformer/vit: MLP hidden = ratio · d
     positions: Literal["sinusoidal", "learned"] = "sinusoidal"  # transformer
     patch_size: int = Field(2, ge=1)  # vit: p×p patches (image side divisible by p)
+    class_path: str | None = None  # custom: the user's nn.Module class as "package.module:Class"
+    kwargs: dict = {}  # custom: the class's constructor keyword arguments (JSON values)
+
+    @model_validator(mode="after")
+    def _custom_has_class(self):
+        if self.name == "custom" and not self.class_path:
+            raise ValueError("model.name custom needs model.class_path ('package.module:Class')")
+        if self.class_path and ":" not in self.class_path:
+            raise ValueError(f"model.class_path '{self.class_path}' is not 'package.module:Class'")
+        return self
 
     @field_validator("hidden", "channels", "widths", "blocks")
     @classmethod
@@ -370,6 +380,7 @@ def merge(base: dict, extra: dict) -> dict:
 # (so config.yaml records the values used). Measured on digits (README Results): a ViT on 8×8 images
 # trains to 0.97 without augmentation/dropout and with N(0, 0.02²) init, to 0.69–0.79 with them.
 MODEL_DEFAULTS: dict[str, dict] = {
+    "custom": {"init": {"name": "keep"}},  # a user's module keeps its own init unless init.name says otherwise
     "vit": {"model": {"dropout": 0.0}, "augment": {"enabled": False}, "init": {"name": "normal", "std": 0.02}},
     "transformer": {"init": {"name": "normal", "std": 0.02}},  # GPT/BERT/ViT reference init
     "word2vec": {"data": {"source": "w2v:synthetic"}, "train": {"epochs": 5}},  # gensim's 5 epochs
@@ -445,15 +456,20 @@ def resolve_config(*, file: "str | Path | dict | Config | None" = None, override
 
 def flag_overrides(**flags) -> dict:
     """CLI/API flags as a config tree: data/target/task/test_data → data.*, epochs/seed → train.*,
-    model → model.name, init_from → transfer.init_from (None means "not given")."""
-    sections = {"data": {"data": "source", "target": "target", "task": "task", "test_data": "test_data"},
-                "train": {"epochs": "epochs", "seed": "seed"}, "model": {"model": "name"},
+    model → model.name, model_class/model_kwargs → model.class_path/kwargs (and name custom),
+    init_from → transfer.init_from (None means "not given")."""
+    sections = {"data": {"data": "source", "target": "target", "task": "task", "test_data": "test_data",
+                         "standardize": "standardize"},
+                "train": {"epochs": "epochs", "seed": "seed"},
+                "model": {"model": "name", "model_class": "class_path", "model_kwargs": "kwargs"},
                 "transfer": {"init_from": "init_from"}}
     tree: dict = {}
     for section, names in sections.items():
         for flag, key in names.items():
             if flags.get(flag) is not None:
                 tree.setdefault(section, {})[key] = flags[flag]
+    if flags.get("model_class") is not None:  # a user's class: model.name custom
+        tree["model"]["name"] = "custom"
     return tree
 
 

@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from nnrecipe.config import Config, config_to_dict, flag_overrides, is_sequence_run, resolve_config
+from nnrecipe.config import Config, config_to_dict, flag_overrides, is_sequence_run, merge, resolve_config
 from nnrecipe.errors import TrainingDiverged, UserError
 from nnrecipe.evaluation import calibrate, classification_split, predictions_csv
 from nnrecipe.metrics import regression_metrics
 from nnrecipe.post.temperature import apply_temperature
 from nnrecipe.data.augment import make_augmenter
-from nnrecipe.prepare import Prepared, prepare_for, prepare_lazy, to_streams, to_tensors
+from nnrecipe.data.arrays import MEMORY_PREFIX, is_in_memory, to_table
+from nnrecipe.models.custom import class_path_of
+from nnrecipe.prepare import GivenData, Prepared, prepare_for, prepare_lazy, to_streams, to_tensors
 from nnrecipe.recipe.diagnosis import diagnose_history
 from nnrecipe.recipe.health import HealthMonitor
 from nnrecipe.ensemble import write_ensemble
@@ -36,8 +40,8 @@ from nnrecipe.training.distributed import (Distributed, attach as attach_distrib
 from nnrecipe.training.loop import predict_logits
 from nnrecipe.training.data_loading import close_streams, first_rows, training_data
 from nnrecipe.training.precision import compile_status
-from nnrecipe.training.setup import (architecture, base_lr, make_model, make_trainer, pick_device,
-                                     seed_everything)
+from nnrecipe.training.setup import (architecture, base_lr, check_output_shape, make_model, make_trainer,
+                                     pick_device, seed_everything)
 from nnrecipe.post.adversarial import adversarial_augmenter, robust_report
 from nnrecipe.training.peft import setup_peft
 from nnrecipe.training.transfer import (Unfreezer, discriminative_scales, frozen_count, layer_groups,
@@ -61,30 +65,79 @@ def _test_predictions(model, X, y, data: Prepared, temperature: float) -> str:
     return predictions_csv(torch.as_tensor(data.y_raw["test"]), torch.as_tensor(pred), None)
 
 
-def fit(data: str | None = None, *, config: Config | dict | str | Path | None = None,
+@dataclass(frozen=True)
+class Provided:
+    """What the caller hands `fit` that a config cannot hold: data in memory, a module instance
+    (trained in place, as Keras' ``model.fit`` does) and a loss callable."""
+    data: GivenData | None = None
+    model: nn.Module | None = None
+    loss: Callable | None = None
+
+
+def _provided(data, *, model, val, test, loss) -> tuple[Provided, dict]:
+    """(what `_fit` gets besides the config, the config keys that describe it)."""
+    tree: dict = {}
+    given = None
+    if is_in_memory(data) or val is not None or test is not None:
+        if not is_in_memory(data):
+            raise UserError("val= and test= go with in-memory training data", "val/test",
+                            "pass data=(X, y) (or a Dataset) as well, or use data.test_data for a test file")
+        for name, split in (("val", val), ("test", test)):
+            if split is not None and not is_in_memory(split):
+                raise UserError(f"{name}= must be in memory like data", name, "pass (X, y) arrays or a Dataset")
+        given = GivenData(train=to_table(data, where="data"),
+                          val=to_table(val, where="val") if val is not None else None,
+                          test=to_table(test, where="test") if test is not None else None)
+        tree["data"] = {"source": MEMORY_PREFIX + type(data).__name__}
+    instance = model if isinstance(model, nn.Module) else None
+    if instance is not None:
+        tree["model"] = {"name": "custom", "class_path": class_path_of(instance)}
+    elif model is not None and not isinstance(model, str):
+        raise UserError(f"model= got a {type(model).__name__}", "model",
+                        "pass a built-in model name ('mlp', 'cnn', ...) or an nn.Module instance")
+    if loss is not None and not callable(loss):
+        raise UserError(f"loss= got a {type(loss).__name__}, not a callable", "loss",
+                        "pass a function (output, target) -> scalar tensor, e.g. torch.nn.HuberLoss()")
+    return Provided(data=given, model=instance, loss=loss), tree
+
+
+def fit(data=None, *, config: Config | dict | str | Path | None = None,
         overrides: list[str] | None = None, target: str | None = None, task: str | None = None,
         test_data: str | None = None, epochs: int | None = None, seed: int | None = None,
-        model: str | None = None, init_from: str | Path | None = None,
-        out: str | Path | None = None, progress: bool = False, resume: str | Path | None = None) -> Run:
+        model: str | nn.Module | None = None, init_from: str | Path | None = None,
+        out: str | Path | None = None, progress: bool = False, resume: str | Path | None = None,
+        val=None, test=None, loss: Callable | None = None, model_class: str | None = None,
+        model_kwargs: dict | None = None, standardize: bool | None = None) -> Run:
     """Train on `data` and write a run directory; return the loaded `Run`.
 
-    `config` is a `Config`, a nested dict, or a YAML path; keyword options (data, target, task,
-    test_data, epochs, seed, model, init_from) and `overrides` (``"optimizer.lr=3e-4"``) are applied
-    on top of it. ``resume=RUN_DIR`` continues an interrupted fit instead (see `resume`).
+    `data` is a source (a bundled name, a .csv/.npz path, an image folder, ``seq:TASK``) or data
+    in memory: ``(X, y)`` arrays or tensors of any shape [N, ...], a ``torch.utils.data.Dataset``
+    yielding ``(x, y)``, or a DataLoader (`nnrecipe.data.arrays`); `val` / `test` likewise replace
+    the validation / test split. `model` is a built-in name or the user's own ``nn.Module``
+    (recorded in model.json as ``module:Class`` with `model_kwargs`; `model_class` names such a
+    class instead of passing an instance); `loss` (output, target) -> scalar replaces the task's
+    loss. `config` is a `Config`, a nested dict, or a YAML path; keyword options and `overrides`
+    (``"optimizer.lr=3e-4"``) are applied on top of it. ``resume=RUN_DIR`` continues an
+    interrupted fit instead (see `resume`).
     """
+    provided, tree = _provided(data, model=model, val=val, test=test, loss=loss)
     if resume is not None:
-        given = [name for name, value in (("data", data), ("config", config), ("overrides", overrides),
+        given = [name for name, value in (("data", None if provided.data else data), ("config", config),
+                                          ("overrides", overrides),
                                           ("target", target), ("task", task), ("test_data", test_data),
-                                          ("epochs", epochs), ("seed", seed), ("model", model),
+                                          ("epochs", epochs), ("seed", seed),
+                                          ("model", None if provided.model is not None else model),
                                           ("init_from", init_from), ("out", out)) if value not in (None, [])]
         if given:
             raise UserError(f"a resumed run keeps its own configuration, got {', '.join(given)}", "resume",
                             f"drop {', '.join(given)} (the run's config.yaml is used), or start a new run")
-        return _resume(resume, progress=progress)
-    extra = flag_overrides(data=data, target=target, task=task, test_data=test_data, epochs=epochs, seed=seed,
-                           model=model, init_from=str(init_from) if init_from else None)
-    cfg = resolve_config(file=config, overrides=overrides, extra=extra)
-    return _fit(cfg, out=out, progress=progress)
+        return _resume(resume, progress=progress, provided=provided)
+    extra = flag_overrides(data=None if provided.data else data, target=target, task=task, test_data=test_data,
+                           epochs=epochs, seed=seed, model=None if provided.model is not None else model,
+                           init_from=str(init_from) if init_from else None, model_class=model_class,
+                           model_kwargs=model_kwargs, standardize=standardize)
+    cfg = resolve_config(file=config, overrides=overrides, extra=merge(extra, tree))
+    return _fit(cfg, out=out, progress=progress, provided=provided)
 
 
 @dataclass
@@ -95,20 +148,24 @@ class _Trained:
     diverged: TrainingDiverged | None
 
 
-def resume(run_dir: str | Path, *, progress: bool = False) -> Run:
+def resume(run_dir: str | Path, *, progress: bool = False, data=None, model: nn.Module | None = None,
+           val=None, test=None, loss: Callable | None = None) -> Run:
     """Continue an interrupted `fit` from its last checkpoint in ``run_dir/checkpoints``, with the
     configuration in ``run_dir/config.yaml``; on the CPU the result is bit for bit the run that
-    was not interrupted (ensembles and sequence runs too)."""
-    return _resume(run_dir, progress=progress)
+    was not interrupted (ensembles and sequence runs too). A run trained on data in memory needs
+    the same `data` (`val`, `test`), `model` instance and `loss` again."""
+    provided, _ = _provided(data, model=model, val=val, test=test, loss=loss)
+    return _resume(run_dir, progress=progress, provided=provided)
 
 
-def _resume(run_dir: str | Path, *, progress: bool) -> Run:
+def _resume(run_dir: str | Path, *, progress: bool, provided: Provided | None = None) -> Run:
     run_dir = check_resumable(run_dir)
     cfg = resolve_config(file=run_dir / "config.yaml")
-    return _fit(cfg, out=run_dir, progress=progress, resume=True)
+    return _fit(cfg, out=run_dir, progress=progress, resume=True, provided=provided)
 
 
-def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
+def _fit(cfg: Config, *, out, progress: bool, resume: bool = False, provided: Provided | None = None) -> Run:
+    provided = provided or Provided()
     ctx, resume = join_distributed(cfg, out=out, resume=resume)  # (None, resume) unless torchrun runs several
     main_process = ctx is None or ctx.rank == 0  # the only one that writes or logs
     progress = progress and main_process
@@ -130,7 +187,7 @@ def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
     if not resume and main_process:
         require_empty_out(out)
     seed_everything(cfg.train.seed)
-    prepared = prepare_lazy(cfg) if cfg.data.lazy else prepare_for(cfg)  # one split, shared by every member
+    prepared = prepare_lazy(cfg) if cfg.data.lazy else prepare_for(cfg, provided.data)  # one split, shared by every member
     device = ctx.device if ctx is not None else pick_device(cfg.train.device)
     tensors = to_streams(prepared, cfg.train, device) if cfg.data.lazy else to_tensors(prepared, device)
     final = run_dir_name(out, cfg, prepared.name)
@@ -140,6 +197,7 @@ def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
         with RunInProgress(final, cfg, resume=resume) as live:
             try:
                 one = _train_one(cfg, prepared, tensors, device, seed=cfg.train.seed, progress=progress,
+                                 provided=provided,
                                  started=started, live=live if main_process else None, ctx=ctx)
                 one.run.dir = live.finish(one.run, one.history, health_rows=one.health) if main_process else final
             finally:
@@ -153,6 +211,8 @@ def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
         members = []
         for i in range(cfg.train.ensemble):  # under torchrun, every member trains data-parallel in turn
             member = _train_one(cfg, prepared, tensors, device, seed=cfg.train.seed + i, progress=progress,
+                                # member 0 trains the caller's instance, the others fresh ones of its class
+                                provided=provided if i == 0 else Provided(loss=provided.loss),
                                 started=time.perf_counter(), label=f" member {i + 1}/{cfg.train.ensemble}",
                                 live=live if main_process else None, ctx=ctx, checkpoints=f"member-{i}")
             if member.diverged is not None:
@@ -167,7 +227,8 @@ def _fit(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
 
 def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.device, *, seed: int,
                progress: bool, started: float, label: str = "", live: RunInProgress | None = None,
-               ctx: Distributed | None = None, checkpoints: str | None = None) -> _Trained:
+               ctx: Distributed | None = None, checkpoints: str | None = None,
+               provided: Provided = Provided()) -> _Trained:
     """Init → train → calibrate → evaluate one model (seed drives init, dropout and batch order).
 
     With `live`, the run directory appears when training starts and gets checkpoints (resumed
@@ -177,7 +238,10 @@ def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.dev
     arch = architecture(cfg, input_shape=prepared.input_shape,
                         out_features=len(prepared.class_names) if classification else 1)
     X_train, y_train = tensors["train"]
-    model = make_model(cfg, arch, device=device, init_batch=first_rows(X_train, cfg.train.batch_size))
+    model = make_model(cfg, arch, device=device, init_batch=first_rows(X_train, cfg.train.batch_size),
+                       given=provided.model)
+    if cfg.model.name == "custom":
+        check_output_shape(model, first_rows(X_train, 2), task=prepared.task, classes=prepared.class_names)
     transfer, unfreezer, lr_scales = _transfer(cfg, model, prepared)
     model, peft, lr_scales = setup_peft(model, cfg, transfer, lr_scales)  # unchanged when peft.method is none
     history = History()
@@ -197,7 +261,7 @@ def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.dev
                            augment=adversarial_augmenter(cfg.adversarial, model, transform=prepared.transform,
                                                          data_name=prepared.name, task=prepared.task,
                                                          device=device, base=augment),
-                           lr_scales=lr_scales)
+                           lr_scales=lr_scales, loss=provided.loss)
     generator = torch.Generator().manual_seed(seed)
     checkpointer = open_checkpointer(cfg, live, subdir=checkpoints) if live is not None else None
     if checkpointer is not None:

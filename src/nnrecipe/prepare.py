@@ -21,12 +21,23 @@ import torch
 
 from nnrecipe.config import IMAGE_MODELS, Config, DataConfig, TrainConfig
 from nnrecipe.data import TargetScaler, encode_labels, infer_task, load_table, regression_targets, split_indices
+from nnrecipe.data.sources import Table
+from nnrecipe.data.split import holdout
 from nnrecipe.data.images import image_feature_names
 from nnrecipe.data.lazy_images import scan_image_folder
 from nnrecipe.data.normalize import ChannelNormalizer
 from nnrecipe.data.transform import InputTransform
 from nnrecipe.errors import UserError
 from nnrecipe.training.data_loading import DatasetBatches, dataset_batches
+
+
+@dataclass(frozen=True)
+class GivenData:
+    """Tables the caller passed in memory (`nnrecipe.data.arrays.to_table`) instead of a source:
+    train, and optionally its own validation and test sets (otherwise split off train)."""
+    train: Table
+    val: Table | None = None
+    test: Table | None = None
 
 
 @dataclass
@@ -54,30 +65,35 @@ def _load(source: str, cfg: DataConfig, target: str | None):
                       channels=cfg.channels)
 
 
-def prepare_data(cfg: DataConfig, *, seed: int, images: bool = False, model: str = "mlp") -> Prepared:
-    table = _load(cfg.source, cfg, cfg.target)
+def prepare_data(cfg: DataConfig, *, seed: int, images: bool | None = False, model: str = "mlp",
+                 given: GivenData | None = None) -> Prepared:
+    """Split, fit the input transform on train, apply it. ``images=None`` keeps the data's own
+    shape (a user's model: images stay [N, C, H, W], vectors [N, D], other shapes untouched)."""
+    table = given.train if given is not None else _load(cfg.source, cfg, cfg.target)
+    if images is None:
+        images = table.image_shape is not None
     if images and table.image_shape is None:
         raise UserError(f"model '{model}' needs images, but '{cfg.source}' holds vectors", "model.name",
                         "use --data digits, a folder of class subfolders with images, or an .npz with X of "
                         "shape N×C×H×W (or use --model mlp)")
     task = cfg.task or infer_task(table.y)
-    test_table = None
-    if cfg.test_data:
+    test_table = given.test if given is not None else None
+    if cfg.test_data and given is None:
         test_table = _load(cfg.test_data, cfg, cfg.target or table.target_name)
-        if images and test_table.image_shape != table.image_shape:
-            raise UserError(f"test images have shape {test_table.image_shape}, training images {table.image_shape}",
-                            cfg.test_data, "set data.image_size / data.channels so both agree")
-        if not images and list(test_table.feature_names) != list(table.feature_names):
-            raise UserError("test data columns differ from the training data", cfg.test_data,
-                            f"use the columns {', '.join(table.feature_names[:8])}{' ...' if len(table.feature_names) > 8 else ''}")
+    val_table = given.val if given is not None else None
+    for other, where in ((test_table, cfg.test_data or "test"), (val_table, "val")):
+        if other is not None:
+            _check_alike(table, other, where, images=images)
     rows, y, class_names = _split(table.y, test_table.y if test_table is not None else None, cfg,
-                                  seed=seed, task=task)
+                                  seed=seed, task=task, val_labels=val_table.y if val_table is not None else None)
     X = {k: table.X[idx] for k, idx in rows.items()}
     if test_table is not None:
         X["test"] = test_table.X
+    if val_table is not None:
+        X["val"] = val_table.X
     transform = InputTransform.fit(X["train"], image_shape=table.image_shape if images else None,
                                    standardize=cfg.standardize, whiten=cfg.whiten, eps=cfg.whiten_eps,
-                                   patch=cfg.whiten_patch)
+                                   patch=cfg.whiten_patch, raw_shape=table.input_shape)
     X = {k: transform.apply(v) for k, v in X.items()}
     y, y_raw, target_scaler = _scale_targets(y, task)
     skipped = table.skipped + (test_table.skipped if test_table is not None else 0)
@@ -85,22 +101,43 @@ def prepare_data(cfg: DataConfig, *, seed: int, images: bool = False, model: str
                     transform, target_scaler, table.name, skipped=skipped)
 
 
-def _split(labels: np.ndarray, test_labels: np.ndarray | None, cfg: DataConfig, *, seed: int, task: str):
+def _check_alike(table: Table, other: Table, where: str, *, images: bool) -> None:
+    if images and other.image_shape != table.image_shape:
+        raise UserError(f"{where} images have shape {other.image_shape}, training images {table.image_shape}",
+                        where, "set data.image_size / data.channels so both agree")
+    if other.input_shape != table.input_shape:
+        raise UserError(f"{where} inputs have shape {other.input_shape}, training inputs {table.input_shape}",
+                        where, "give every split inputs of the same shape")
+    if not images and list(other.feature_names) != list(table.feature_names):
+        raise UserError(f"{where} data columns differ from the training data", where,
+                        f"use the columns {', '.join(table.feature_names[:8])}{' ...' if len(table.feature_names) > 8 else ''}")
+
+
+def _split(labels: np.ndarray, test_labels: np.ndarray | None, cfg: DataConfig, *, seed: int, task: str,
+           val_labels: np.ndarray | None = None):
     """({"train"|"val"|"test": row indices}, encoded targets per split, class names or None); the
-    test targets come from `test_labels` (a separate test file) when given, and its rows are empty."""
+    test (validation) targets come from `test_labels` (`val_labels`) when given, and those rows of
+    the training table are empty."""
     classification = task == "classification"
     if classification:
         y_all, class_names = encode_labels(labels)
     else:
         y_all, class_names = regression_targets(labels), None
-    train, val, test = split_indices(len(labels), y=y_all if classification else None,
-                                     val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
-                                     seed=seed, stratify=classification, has_test=test_labels is not None)
+    stratify = y_all if classification else None
+    if val_labels is None:
+        train, val, test = split_indices(len(labels), y=stratify, val_fraction=cfg.val_fraction,
+                                         test_fraction=cfg.test_fraction, seed=seed, stratify=classification,
+                                         has_test=test_labels is not None)
+    elif test_labels is None:
+        (train, test), val = holdout(len(labels), y=stratify, fraction=cfg.test_fraction, seed=seed,
+                                     stratify=classification), np.arange(0)
+    else:
+        train, val, test = np.arange(len(labels)), np.arange(0), np.arange(0)
     rows = {"train": train, "val": val, "test": test}
     y = {k: y_all[idx] for k, idx in rows.items()}
-    if test_labels is not None:
-        y["test"] = (encode_labels(test_labels, class_names)[0] if classification
-                     else regression_targets(test_labels))
+    for split, given in (("test", test_labels), ("val", val_labels)):
+        if given is not None:
+            y[split] = encode_labels(given, class_names)[0] if classification else regression_targets(given)
     return rows, y, class_names
 
 
@@ -113,9 +150,11 @@ def _scale_targets(y: dict[str, np.ndarray], task: str):
     return {k: target_scaler.transform(v) for k, v in y.items()}, dict(y), target_scaler
 
 
-def prepare_for(cfg: Config) -> Prepared:
-    """`prepare_data` for the model `cfg` trains: images for conv nets and ViTs, vectors otherwise."""
-    return prepare_data(cfg.data, seed=cfg.train.seed, images=cfg.model.name in IMAGE_MODELS, model=cfg.model.name)
+def prepare_for(cfg: Config, given: GivenData | None = None) -> Prepared:
+    """`prepare_data` for the model `cfg` trains: images for conv nets and ViTs, vectors for the
+    MLP, the data's own shape for a user's model (``model.name: custom``)."""
+    images = None if cfg.model.name == "custom" else cfg.model.name in IMAGE_MODELS
+    return prepare_data(cfg.data, seed=cfg.train.seed, images=images, model=cfg.model.name, given=given)
 
 
 def to_tensors(data: Prepared, device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

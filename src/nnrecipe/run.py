@@ -9,6 +9,7 @@ statistics, class names, temperature, feature names; whitening matrices (too big
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,8 +137,11 @@ def _read_yaml(path: Path, fix: str) -> dict:
     return tree or {}
 
 
-def load(run_dir: str | Path) -> Run:
-    """Load a trained run (weights + model.json + metrics + config) for prediction."""
+def load(run_dir: str | Path, *, model: torch.nn.Module | None = None) -> Run:
+    """Load a trained run (weights + model.json + metrics + config) for prediction.
+
+    A run of the user's own module (``model.name: custom``) rebuilds its class from model.json
+    when it is importable; otherwise pass an instance as `model` and the weights load into it."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run directory not found: {run_dir}", "RUN_DIR", "pass a directory written by `nnrecipe fit`")
@@ -157,7 +161,8 @@ def load(run_dir: str | Path) -> Run:
     metrics = _read_json(run_dir / "metrics.json", fix) if (run_dir / "metrics.json").exists() else {}
     config = _read_yaml(run_dir / "config.yaml", fix) if (run_dir / "config.yaml").exists() else {}
     if "ensemble" in info:
-        members = [load(run_dir / name) for name in info["ensemble"]]
+        members = [load(run_dir / name, model=copy.deepcopy(model) if model is not None else None)
+                   for name in info["ensemble"]]
         return Run(dir=run_dir, model=None, info=info, metrics=metrics, config=config or {}, members=members)
     try:
         if info.get("peft"):  # base weights (SHA-256 checked) + adapter.safetensors
@@ -169,7 +174,7 @@ def load(run_dir: str | Path) -> Run:
 
             model = load_compressed_model(run_dir, info)
         else:
-            model = build_model(info["architecture"])
+            model = model if model is not None else build_model(info["architecture"])
             state = load_file(str(run_dir / "model.safetensors"))
             model.load_state_dict(state)
     except FileNotFoundError:

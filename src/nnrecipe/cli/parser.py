@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from nnrecipe.errors import UserError
 
 EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
 
@@ -33,15 +34,37 @@ def _data_options(p: argparse.ArgumentParser) -> None:
                    help="architecture: mlp [default], cnn, resnet, mobilenetv2, vit (these see digits as 1×8×8 "
                         "images); rnn, lstm, gru, seq2seq, transformer for token sequences; word2vec for text "
                         "corpora; autoencoder, vae, gan for images")
+    p.add_argument("--model-class", default=None, metavar="PACKAGE.MODULE:CLASS",
+                   help="train your own torch.nn.Module class instead of a built-in model (importable, or a "
+                        "module in the current folder); it must map the data's inputs [N, ...] to [N, classes] "
+                        "logits (or [N, 1] for regression); its own init is kept unless --set init.name=...")
+    p.add_argument("--model-kwargs", default=None, metavar="JSON",
+                   help="constructor keyword arguments for --model-class, e.g. '{\"width\": 64}'")
     p.add_argument("--image-size", type=int, default=None, metavar="S",
                    help="image folders: resize every image to S×S (default: the first image's size)")
     p.add_argument("--skip-bad-images", action="store_true",
                    help="skip unreadable image files (their count is reported) instead of stopping")
 
 
+def model_kwargs(text: str) -> dict:
+    """--model-kwargs: a JSON object of constructor keyword arguments."""
+    try:
+        kwargs = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--model-kwargs is not JSON ({exc.msg} at character {exc.pos})", "--model-kwargs",
+                        """write an object, e.g. --model-kwargs '{"width": 64}'""") from None
+    if not isinstance(kwargs, dict):
+        raise UserError("--model-kwargs must be a JSON object", "--model-kwargs", """e.g. '{"width": 64}'""")
+    return kwargs
+
+
 def _flag_sets(args) -> list[str]:
     """Flags that are shortcuts for config keys, as ``key=value`` overrides (before --set, which wins)."""
-    pairs = {"model.name": getattr(args, "model", None), "data.image_size": getattr(args, "image_size", None),
+    model_class = getattr(args, "model_class", None)
+    pairs = {"model.name": "custom" if model_class else getattr(args, "model", None),
+             "model.class_path": model_class,
+             "model.kwargs": json.dumps(model_kwargs(args.model_kwargs)) if getattr(args, "model_kwargs", None) else None,
+             "data.image_size": getattr(args, "image_size", None),
              "data.skip_bad_images": True if getattr(args, "skip_bad_images", False) else None,
              "transfer.init_from": getattr(args, "init_from", None), "transfer.freeze": getattr(args, "freeze", None),
              "transfer.unfreeze_at": getattr(args, "unfreeze", None),

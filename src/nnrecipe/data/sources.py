@@ -52,6 +52,7 @@ class Table:
     image_shape: tuple[int, int, int] | None = None  # (C, H, W) for images; None for vectors
     row_names: list[str] | None = None  # image files relative to the folder; None otherwise
     skipped: int = 0  # unreadable images skipped (skip_bad_images=True)
+    input_shape: tuple[int, ...] | None = None  # other N-D inputs (in-memory arrays): passed through untouched
 
 
 def load_table(source: str, *, target: str | None = None, require_target: bool = True,
@@ -62,6 +63,9 @@ def load_table(source: str, *, target: str | None = None, require_target: bool =
     ``image_size`` (S or (H, W)), ``skip_bad_images`` and ``channels`` (1, 3 or None) apply to
     image folders only; .npz images keep their size and channels.
     """
+    if source.startswith("memory:"):  # nnrecipe.data.arrays.MEMORY_PREFIX: nothing on disk to re-read
+        raise UserError(f"this run was trained on data in memory ('{source}'), which its config cannot re-read",
+                        "data.source", "pass the data again (the API's data=(X, y)), or a file with --data")
     if source in BUNDLED:
         _check_fixed_target(target, "target", f"bundled data set '{source}'", require_target)
         return _load_bundled(source, require_target)

@@ -108,3 +108,17 @@ def _check_sizes(n: int, labels: np.ndarray | None, val_share: float, test_fract
                             f"a stratified {parts} split, which needs at least {minimum} rows "
                             "per class", "data",
                             "add rows of that class, or drop or merge it with another class")
+
+
+def holdout(n: int, *, y: np.ndarray | None, fraction: float, seed: int,
+            stratify: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (rest, held-out) row indices, ceil(fraction·n) held out: the test split of data that
+    came with its own validation set."""
+    rows = np.arange(n)
+    try:
+        rest, held = train_test_split(rows, test_size=fraction, random_state=seed,
+                                      stratify=_stratify_labels(y) if stratify else None)
+    except ValueError as e:
+        raise UserError(f"cannot hold out a test split of {fraction:g} from {n} rows: {e}", "data",
+                        "add rows, pass test= as well, or change data.test_fraction") from None
+    return np.sort(rest).astype(np.int64), np.sort(held).astype(np.int64)

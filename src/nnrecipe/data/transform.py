@@ -32,9 +32,12 @@ class InputTransform:
     patch: tuple[np.ndarray, np.ndarray] | None = None  # patch ZCA conv (weight, bias)
     image_shape: tuple[int, int, int] | None = None  # (C, H, W) of the raw images; None: vectors
     whiten_eps: float = 1e-2
+    raw_shape: tuple[int, ...] | None = None  # other N-D inputs: no statistics, reshaped to [N, *raw_shape]
 
     @property
     def n_features(self) -> int:
+        if self.raw_shape is not None:
+            return int(np.prod(self.raw_shape))
         if self.image_shape is not None:
             return int(np.prod(self.image_shape))
         return len(self.standardizer.mean)
@@ -42,6 +45,8 @@ class InputTransform:
     @property
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one model input (without the batch dimension)."""
+        if self.raw_shape is not None:
+            return self.raw_shape
         if self.image_shape is None:
             return (self.n_features,)
         c, h, w = self.image_shape
@@ -51,7 +56,13 @@ class InputTransform:
 
     @classmethod
     def fit(cls, X: np.ndarray, *, image_shape: tuple[int, int, int] | None, standardize: bool = True,
-            whiten: str = "none", eps: float = 1e-2, patch: int = 3) -> InputTransform:
+            whiten: str = "none", eps: float = 1e-2, patch: int = 3,
+            raw_shape: tuple[int, ...] | None = None) -> InputTransform:
+        if raw_shape is not None:
+            if whiten != "none":
+                raise UserError(f"data.whiten={whiten} needs vectors or images, got inputs of shape "
+                                f"{'×'.join(map(str, raw_shape))}", "data.whiten", "drop data.whiten")
+            return cls(raw_shape=tuple(raw_shape), whiten_eps=eps)
         t = cls(image_shape=tuple(image_shape) if image_shape else None, whiten_eps=eps)
         d = X.shape[1]
         if image_shape is None:
@@ -75,17 +86,20 @@ class InputTransform:
         return t
 
     def _normalize(self, X: np.ndarray) -> np.ndarray:
+        if self.raw_shape is not None:
+            return X
         if self.standardizer is not None:
             return self.standardizer.transform(X)
         return self.channel.transform(X)
 
     def check(self, X) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
-        if self.image_shape is not None and X.ndim == 4:
+        if (self.image_shape is not None and X.ndim == 4) or (self.raw_shape is not None and X.ndim > 2):
             X = X.reshape(len(X), -1)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             got = X.shape[1] if X.ndim == 2 else f"an array of shape {X.shape}"
             want = (f"images of shape {'×'.join(map(str, self.image_shape))}" if self.image_shape
+                    else f"inputs of shape {'×'.join(map(str, self.raw_shape))}" if self.raw_shape
                     else f"{self.n_features} feature columns")
             raise UserError(f"expected {want}, got {got}" + (" values per row" if X.ndim == 2 else ""),
                             "model input", "pass data shaped like the training data")
@@ -96,6 +110,8 @@ class InputTransform:
         Z = self._normalize(self.check(X))
         if self.whitener is not None:
             Z = self.whitener.transform(Z)
+        if self.raw_shape is not None:
+            return Z.reshape(len(Z), *self.raw_shape)
         if self.image_shape is None:
             return Z
         Z = Z.reshape(len(Z), *self.image_shape)
@@ -109,7 +125,7 @@ class InputTransform:
                 "channel": self.channel.to_dict() if self.channel else None,
                 "whiten": (self.whitener.kind if self.whitener else "patch_zca" if self.patch is not None
                            else "none"),
-                "whiten_eps": self.whiten_eps}
+                "whiten_eps": self.whiten_eps, "raw_shape": list(self.raw_shape) if self.raw_shape else None}
 
     def arrays(self) -> dict[str, np.ndarray]:
         if self.whitener is not None:
@@ -120,6 +136,8 @@ class InputTransform:
 
     @classmethod
     def from_saved(cls, info: dict, arrays: dict[str, np.ndarray]) -> InputTransform:
+        if info.get("raw_shape"):
+            return cls(raw_shape=tuple(info["raw_shape"]), whiten_eps=float(info.get("whiten_eps", 1e-2)))
         shape = info.get("image_shape")
         t = cls(image_shape=tuple(shape) if shape else None, whiten_eps=float(info.get("whiten_eps", 1e-2)))
         if info.get("standardizer") is not None:

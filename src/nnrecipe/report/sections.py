@@ -9,8 +9,12 @@ weights, the global RNG untouched) and runs `nnrecipe.models.summary.summarize` 
 
 from __future__ import annotations
 
-import torch
+import math
 
+import torch
+from safetensors import safe_open
+
+from nnrecipe.errors import UserError
 from nnrecipe.models import build_model
 from nnrecipe.models.summary import human, summarize
 from nnrecipe.report.figures import health_figure, overlay_figure
@@ -90,6 +94,8 @@ def data(run: RunFiles) -> tuple[str, str, str]:
 
 
 def _summary_input(arch: dict) -> tuple[tuple[int, ...], torch.dtype]:
+    if "input_shape" in arch:  # a user's module (model.name custom)
+        return (1, *arch["input_shape"]), torch.float32
     if "in_features" in arch:
         return (1, arch["in_features"]), torch.float32
     if "in_channels" in arch:
@@ -102,12 +108,26 @@ def _parameter_rows(model: torch.nn.Module) -> list[list]:
             for name, mod in model.named_modules() if next(mod.parameters(recurse=False), None) is not None]
 
 
+def _stored_tensors(run: RunFiles, arch: dict, why: str) -> str:
+    path = run.dir / "model.safetensors"
+    if not path.exists():
+        return not_available(f"{why}; no model.safetensors")
+    with safe_open(str(path), framework="pt") as f:
+        rows = [[key, "×".join(map(str, f.get_slice(key).get_shape())) or "–"] for key in f.keys()]
+    total = sum(math.prod(int(d) for d in shape.split("×")) if shape != "–" else 1 for _, shape in rows)
+    return (para(f"{arch.get('class', arch['name'])}: {total:,} stored values ({human(total)})")
+            + table(["tensor", "shape"], rows) + para(f"layer table not drawn: {why}", "na"))
+
+
 def model(run: RunFiles) -> tuple[str, str, str]:
     arch = run.model.get("architecture") or (run.members[0].model.get("architecture") if run.members else None)
     if not arch:
         return "model", "Model", not_available("model.json has no architecture")
-    with torch.random.fork_rng(devices=[]):  # building initializes weights: leave the caller's RNG alone
-        net = build_model(arch)
+    try:
+        with torch.random.fork_rng(devices=[]):  # building initializes weights: leave the caller's RNG alone
+            net = build_model(arch)
+    except UserError as exc:  # a user's class that does not import here: its tensors are on disk
+        return "model", "Model", _stored_tensors(run, arch, exc.what)
     shape, dtype = _summary_input(arch)
     note = ""
     try:
@@ -119,7 +139,7 @@ def model(run: RunFiles) -> tuple[str, str, str]:
         rows, macs = _parameter_rows(net), None
         note = f"output shapes and MACs not measured ({type(exc).__name__}: the model takes more than one input)"
     total = sum(p.numel() for p in net.parameters())
-    body = para(f"{arch['name']}: {total:,} parameters ({human(total)})"
+    body = para(f"{arch.get('class', arch['name'])}: {total:,} parameters ({human(total)})"
                 + (f", {human(macs)} multiply-adds per sample (input {'×'.join(map(str, shape[1:]))})"
                    if macs is not None else "")
                 + (f"; ensemble of {len(run.members)} such models" if run.members else ""))

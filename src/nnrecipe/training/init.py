@@ -35,6 +35,9 @@ start as the identity (γ = 1, β = 0). The draws are torch's own (``torch.nn.in
   ``gate_bias`` does not apply). The default of the seq:addition task (attention seq2seq): there it
   learned much faster than ``auto`` (exact match 0.29 vs 0.05 after 600 steps, 0.778 vs 0.658 after
   3 epochs; README Results); the tanh attention and bridge layers start with smaller weights.
+- ``keep``            - leave every weight as the model was built (a user's own module: its
+  constructor's init, or the weights it was given, is the user's choice). The default for
+  ``model.name: custom``.
 - ``lsuv``            - Mishkin & Matas 2016, "All you need is a good init" (arXiv 2015): start
   orthogonal (g = 1), then with a data batch B visit each Linear/Conv layer in forward order and
   repeat  W ← W / √Var(y)  (y = the layer's output on B, variance over all its entries) until
@@ -273,10 +276,12 @@ def initialize(model: nn.Module, cfg: InitConfig, *, activation: str, negative_s
     `activation` is the hidden layers' nonlinearity (it sets gains); `data` is a batch of inputs,
     required by ``lsuv`` only.
     """
+    if cfg.name == "keep":  # the weights the model came with (the default for a user's own module)
+        return
     if cfg.name not in INITIALIZERS:
         match = difflib.get_close_matches(cfg.name, list(INITIALIZERS), n=1)
         raise UserError(f"unknown initializer '{cfg.name}'", "init.name",
-                        f"did you mean '{match[0]}'?" if match else f"choose one of {', '.join(INITIALIZERS)}")
+                        f"did you mean '{match[0]}'?" if match else f"choose one of keep, {', '.join(INITIALIZERS)}")
     if cfg.name == "lsuv" and data is None:
         raise ValueError("init 'lsuv' needs a data batch: initialize(..., data=X[:batch])")
     default_gain(activation, negative_slope=negative_slope)  # fail early on an unknown activation

@@ -74,6 +74,9 @@ def architecture(cfg: Config, *, input_shape: tuple[int, ...], out_features: int
     if m.name in FIT_ONLY_MODELS:  # their own fit paths (w2vfit, genfit) build them
         raise UserError(f"model '{m.name}' is trained and inspected by `nnrecipe fit` only", "model.name",
                         "run `nnrecipe fit --model " + m.name + "`; summary and doctor take classifier/regressor models")
+    if m.name == "custom":  # the user's class, rebuilt by `nnrecipe.models.custom` on load
+        return {"name": "custom", "class": m.class_path, "kwargs": dict(m.kwargs),
+                "input_shape": list(input_shape), "out_features": out_features}
     if m.name == "mlp":
         return {"name": "mlp", "in_features": input_shape[0], "out_features": out_features,
                 "hidden": list(m.hidden), "activation": m.activation, "negative_slope": m.negative_slope,
@@ -92,11 +95,35 @@ def architecture(cfg: Config, *, input_shape: tuple[int, ...], out_features: int
     return spec
 
 
-def make_model(cfg: Config, arch: dict, *, device: torch.device, init_batch: torch.Tensor) -> nn.Module:
-    model = build_model(arch).to(device)
+def make_model(cfg: Config, arch: dict, *, device: torch.device, init_batch: torch.Tensor,
+               given: nn.Module | None = None) -> nn.Module:
+    """Build `arch` (or take the user's instance `given`), move it to `device`, initialize it."""
+    model = (given if given is not None else build_model(arch)).to(device)
     initialize(model, cfg.init, activation=cfg.model.activation, negative_slope=cfg.model.negative_slope,
                data=init_batch)
     return model
+
+
+@torch.no_grad()
+def check_output_shape(model: nn.Module, xb: torch.Tensor, *, task: str, classes: list[str] | None) -> None:
+    """A user's module must give [N, C] logits for C classes, [N, 1] or [N] for regression."""
+    was_training = model.training
+    model.eval()
+    try:
+        out = call_model(model, xb)
+    except Exception as exc:  # the user's forward on the data's shape: say which shapes met
+        raise UserError(f"the model fails on inputs of shape {list(xb.shape)} ({type(exc).__name__}: {exc})",
+                        "model", "make forward() accept the data's shape [N, ...] as given") from None
+    finally:
+        model.train(was_training)
+    n = len(xb)
+    if task == "classification":
+        ok, want = tuple(out.shape) == (n, len(classes)), f"[N, {len(classes)}] logits for {len(classes)} classes"
+    else:
+        ok, want = tuple(out.shape) in ((n,), (n, 1)), "[N, 1] (or [N]) for one regression target"
+    if not ok:
+        raise UserError(f"the model outputs shape {list(out.shape)} for {n} inputs, expected {want}", "model",
+                        "make the last layer's width match the task (or pass task='regression')")
 
 
 def base_lr(cfg: Config) -> float:
@@ -114,9 +141,10 @@ def base_lr(cfg: Config) -> float:
 
 def make_trainer(cfg: Config, model: nn.Module, *, task: str, train_rows: int,
                  callbacks: list[Callback], augment=None, lr_scales: dict[int, float] | None = None,
-                 forward=None) -> Trainer:
+                 forward=None, loss=None) -> Trainer:
     """Optimizer (decay groups), per-iteration schedule, clipping and penalties for `model`; the
-    speed options (`nnrecipe.training.precision`): precision, channels_last, torch.compile."""
+    speed options (`nnrecipe.training.precision`): precision, channels_last, torch.compile.
+    `loss` (out, y) -> scalar replaces the task's loss (a user's own, e.g. ``nn.HuberLoss()``)."""
     t = cfg.train
     steps_per_epoch = max(1, -(-train_rows // (t.batch_size * t.accumulate)))  # optimizer steps
     schedule = build_schedule(cfg.schedule.model_copy(update={"name": schedule_name(cfg)}), base_lr=base_lr(cfg), total_steps=steps_per_epoch * cfg.train.epochs)
@@ -131,7 +159,7 @@ def make_trainer(cfg: Config, model: nn.Module, *, task: str, train_rows: int,
         forward = CompiledForward(model, forward)
     if precision is not None and precision.scaler is not None:
         callbacks = [*callbacks, precision]  # a checkpoint saves the scaler's state
-    return Trainer(model=model, loss_fn=loss_function(task, reg.label_smoothing),
+    return Trainer(model=model, loss_fn=loss or loss_function(task, reg.label_smoothing),
                    optimizer=build_optimizer(model, cfg.optimizer, lr_scales=lr_scales), schedule=schedule,
                    augment=augment, forward=forward, accumulate=t.accumulate, precision=precision,
                    classification=task == "classification", clip_mode=cfg.clip.name,
