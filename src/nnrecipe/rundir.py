@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 
@@ -37,6 +38,21 @@ try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; resuming one run twice at once is then not caught
     fcntl = None
+
+
+_PLOTS_AND_REPORT = ContextVar("nnrecipe_plots_and_report", default=True)
+
+
+@contextmanager
+def plots_and_report(enabled: bool):
+    """Inside ``with plots_and_report(False):`` `write_run` leaves out plots/ and report.html
+    (seconds of matplotlib per fit); the model, metrics and history are written as always. Used by
+    the scikit-learn estimators' throw-away runs in a temporary directory (`nnrecipe.sklearn`)."""
+    token = _PLOTS_AND_REPORT.set(enabled)
+    try:
+        yield
+    finally:
+        _PLOTS_AND_REPORT.reset(token)
 
 
 def write_history(rows: list[dict], path: Path) -> None:
@@ -96,8 +112,9 @@ def write_run(run: Run, history_rows: list[dict], cfg: Config, final: Path, *,
         save_model(run, tmp)
         if run.predictions:
             (tmp / "predictions.csv").write_text(run.predictions)
-        plot_run(tmp)
-        write_report(tmp)  # report.html: the run's evidence on one self-contained page
+        if _PLOTS_AND_REPORT.get():
+            plot_run(tmp)
+            write_report(tmp)  # report.html: the run's evidence on one self-contained page
     return Path(final)
 
 
