@@ -168,6 +168,7 @@ class TrainConfig(_Section):
     epochs: int = Field(60, ge=1)
     batch_size: int = Field(64, ge=1)
     patience: int = Field(30, ge=0)  # epochs without val-loss improvement; 0 disables
+    tensorboard: bool = False  # TensorBoard event files in RUN/tensorboard/ (needs nnrecipe[tensorboard])
     min_delta: float = Field(0.0, ge=0)
     restore_best: bool = True  # end of fit: the weights of the best val-loss epoch (False: the last epoch's)
     seed: int = 0

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import yaml
 from torch import nn
 
 from nnrecipe.config import Config, config_to_dict, flag_overrides, is_sequence_run, merge, resolve_config
@@ -38,6 +39,7 @@ from nnrecipe.training.callbacks import EarlyStopping, History, ProgressBar
 from nnrecipe.training.distributed import (Distributed, attach as attach_distributed, join as join_distributed,
                                            teardown as teardown_distributed)
 from nnrecipe.training.loop import predict_logits
+from nnrecipe.training.tensorboard import TensorBoardLogger
 from nnrecipe.training.data_loading import close_streams, first_rows, training_data
 from nnrecipe.training.precision import compile_status
 from nnrecipe.training.setup import (architecture, base_lr, check_output_shape, make_model, make_trainer,
@@ -263,6 +265,9 @@ def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.dev
                                                          device=device, base=augment),
                            lr_scales=lr_scales, loss=provided.loss)
     generator = torch.Generator().manual_seed(seed)
+    if cfg.train.tensorboard and live is not None:  # the main process only
+        trainer.callbacks.append(TensorBoardLogger(live.final / "tensorboard" / (checkpoints or ""), health=health,
+                                                   config_text=yaml.safe_dump(config_to_dict(cfg), sort_keys=False)))
     checkpointer = open_checkpointer(cfg, live, subdir=checkpoints) if live is not None else None
     if checkpointer is not None:
         trainer.callbacks.append(checkpointer)

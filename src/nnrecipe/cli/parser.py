@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar; print only the run directory")
     p.add_argument("--ensemble", type=int, default=None, metavar="K",
                    help="train K members (seeds seed..seed+K-1, same split) and average their probabilities")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="write TensorBoard event files to RUN/tensorboard/ (losses, accuracy, LR, gradient norm, "
+                        "health statistics, the config); view with `tensorboard --logdir runs`")
     p.add_argument("--scale-lr", action="store_true",
                    help="linear scaling rule: multiply the LR by batch_size / train.reference_batch_size (64)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",

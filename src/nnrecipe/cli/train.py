@@ -60,6 +60,7 @@ def _cmd_fit(args) -> int:
     from nnrecipe.pipeline import fit
 
     overrides = _flag_sets(args) + (["train.scale_lr=true"] if args.scale_lr else [])
+    overrides += ["train.tensorboard=true"] if args.tensorboard else []
     overrides += [f"train.ensemble={args.ensemble}"] if args.ensemble is not None else []
     if args.checkpoint_every_steps is not None:
         overrides.append(f"train.checkpoint_every_steps={args.checkpoint_every_steps}")
