@@ -215,3 +215,29 @@ def test_cli_model_class_fits_predicts_and_refuses_bad_classes(tmp_path):
         bad = _cli("fit", *args, "--epochs", "1", "--out", "bad", cwd=tmp_path)
         assert bad.returncode == 2 and bad.stderr.startswith("error: ") and words in bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
+
+
+def test_post_training_commands_take_a_user_class_run(tmp_path):
+    """A --model-class run on a file source: calibrate, compress, attack, export and summary
+    rebuild the class from model.json like a built-in model."""
+    done = _cli("fit", "--data", "breast_cancer", "--model-class", "usermodels:FlatMLP", "--model-kwargs",
+                '{"n_in": 30, "classes": 2}', "--epochs", "5", "--out", "run", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for args, words in ((["calibrate", "run"], "ECE"), (["compress", "run", "--methods", "quantize"], "chosen"),
+                        (["attack", "run", "--eps", "0.05", "--method", "fgsm"], "clean accuracy"),
+                        (["export", "run", "--format", "onnx", "--out", "m.onnx"], "max abs difference"),
+                        (["summary", "run"], "total params:")):
+        out = _cli(*args, cwd=tmp_path)
+        assert out.returncode == 0 and words in out.stdout, (args, out.stderr[-2000:])
+    assert json.loads((tmp_path / "run" / "compressed" / "model.json").read_text())["architecture"]["name"] == "custom"
+
+
+def test_doctor_on_arrays_and_a_user_module(digits_images, tmp_path):
+    X, y = digits_images
+    net = FlatMLP()
+    before = net.net[1].weight.detach().clone()
+    report = nnrecipe.doctor((X, y), model=net, out=tmp_path / "doc", overrides=["train.batch_size=128"])
+    assert report["data"] == "arrays" and abs(report["initial_loss"]["expected"] - np.log(10)) < 1e-6
+    assert report["lr_find"]["suggested_lr"] > 0 and len(report["search"]["trials"]) >= 3
+    assert torch.equal(net.net[1].weight, before)  # every step trains a copy of the user's module
+    assert (tmp_path / "doc" / "best.yaml").read_text().count("class_path: usermodels:FlatMLP") == 1

@@ -9,6 +9,7 @@
 from nnrecipe.attack import attack
 from nnrecipe.compress import compress  # shadows the module name, like report below
 from nnrecipe.config import Config, resolve_config
+from nnrecipe.doctor import doctor
 from nnrecipe.errors import TrainingDiverged, UserError
 from nnrecipe.inference import evaluate, predict
 from nnrecipe.pipeline import fit, resume
@@ -19,6 +20,6 @@ from nnrecipe.w2vfit import analogy, evaluate_analogies, load_vectors, similar
 
 __version__ = "0.1.0"
 
-__all__ = ["Config", "Run", "TrainingDiverged", "UserError", "attack", "evaluate", "fit", "load", "predict",
+__all__ = ["Config", "Run", "TrainingDiverged", "UserError", "attack", "doctor", "evaluate", "fit", "load", "predict",
            "make_report", "resolve_config", "__version__", "export_onnx",
            "analogy", "evaluate_analogies", "load_vectors", "similar", "compress", "resume"]

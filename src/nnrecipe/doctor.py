@@ -9,6 +9,7 @@ and moved into place when complete, like `fit`).
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from datetime import datetime
@@ -17,7 +18,9 @@ from pathlib import Path
 import torch
 
 from nnrecipe.config import Config, build_config, config_to_dict, flag_overrides, merge, resolve_config
-from nnrecipe.prepare import prepare_for, prepare_lazy, to_streams, to_tensors
+from nnrecipe.data.arrays import MEMORY_PREFIX, is_in_memory, to_table
+from nnrecipe.models.custom import class_path_of
+from nnrecipe.prepare import GivenData, prepare_for, prepare_lazy, to_streams, to_tensors
 from nnrecipe.rundir import atomic_dir, require_empty_out
 from nnrecipe.recipe.activations import activation_stats, summarize_activations
 from nnrecipe.recipe.diagnosis import diagnose_history
@@ -49,24 +52,28 @@ def _no_regularization(cfg: Config) -> Config:
 
 
 def run_doctor(cfg: Config, *, out: str | Path | None = None, storage: str | None = None,
-               search_epochs: int = 3, say=print) -> dict:
-    """Run the six steps; return the doctor.json content (with ``dir`` set to the run directory)."""
+               search_epochs: int = 3, say=print, given: GivenData | None = None,
+               module: torch.nn.Module | None = None) -> dict:
+    """Run the six steps; return the doctor.json content (with ``dir`` set to the run directory).
+
+    `given`: data in memory instead of ``cfg.data.source``; `module`: the user's model, every
+    step and trial starting from a copy of it."""
     started = time.perf_counter()
-    final = Path(out) if out else Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-{cfg.data.source}-doctor"
+    final = Path(out) if out else Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-{cfg.data.source.replace(':', '-')}-doctor"
     require_empty_out(final)
     seed_everything(cfg.train.seed)
-    data = prepare_lazy(cfg) if cfg.data.lazy else prepare_for(cfg)
+    data = prepare_lazy(cfg) if cfg.data.lazy else prepare_for(cfg, given)
     device = pick_device(cfg.train.device)
     tensors = to_streams(data, cfg.train, device) if cfg.data.lazy else to_tensors(data, device)
     try:
         return _steps(cfg, data, tensors, device, final, storage=storage, search_epochs=search_epochs, say=say,
-                      started=started)
+                      started=started, module=module)
     finally:
         close_streams(tensors)  # data.lazy: the DataLoader workers end here
 
 
 def _steps(cfg: Config, data, tensors: dict, device, final: Path, *, storage, search_epochs: int, say,
-           started: float) -> dict:
+           started: float, module: torch.nn.Module | None = None) -> dict:
     """The six steps on prepared tensors (or, for data.lazy, `DatasetBatches` that index like them)."""
     classification = data.task == "classification"
     X = {k: pair[0] for k, pair in tensors.items()}
@@ -77,7 +84,8 @@ def _steps(cfg: Config, data, tensors: dict, device, final: Path, *, storage, se
     batch = slice(0, min(len(X["train"]), max(cfg.train.batch_size, 256)))
 
     def fresh_model():
-        return make_model(plain, arch, device=device, init_batch=X["train"][batch])
+        return make_model(plain, arch, device=device, init_batch=X["train"][batch],
+                          given=copy.deepcopy(module) if module is not None else None)
 
     report: dict = {"task": data.task, "data": data.name}
     model = fresh_model()
@@ -113,7 +121,8 @@ def _steps(cfg: Config, data, tensors: dict, device, final: Path, *, storage, se
 
         def train_trial(trial_cfg: Config, report_epoch) -> float:
             seed_everything(trial_cfg.train.seed)
-            trial_model = make_model(trial_cfg, arch, device=device, init_batch=X["train"][batch])
+            trial_model = make_model(trial_cfg, arch, device=device, init_batch=X["train"][batch],
+                                     given=copy.deepcopy(module) if module is not None else None)
             history, stopper = History(), EarlyStopping(patience=0)
             trainer = make_trainer(trial_cfg, trial_model, task=data.task, train_rows=len(X["train"]),
                                    callbacks=[history, stopper, _ReportEpochs(report_epoch)])
@@ -157,10 +166,22 @@ def _line(step: str, ok: bool, detail: str) -> str:
     return f"{'ok  ' if ok else 'WARN'} {step}: {detail}"
 
 
-def doctor(data: str | None = None, *, config=None, overrides: list[str] | None = None, target=None,
-           task=None, seed: int | None = None, out=None, storage: str | None = None, quiet: bool = True) -> dict:
-    """API twin of `nnrecipe doctor`: same options as `fit` plus an Optuna `storage` URL."""
-    cfg = resolve_config(file=config, overrides=overrides,
-                         extra=flag_overrides(data=data, target=target, task=task, seed=seed))
-    return run_doctor(cfg, out=out, storage=storage, say=(lambda _msg: None) if quiet else print)
-
+def doctor(data=None, *, config=None, overrides: list[str] | None = None, target=None,
+           task=None, seed: int | None = None, out=None, storage: str | None = None, quiet: bool = True,
+           model: str | torch.nn.Module | None = None, val=None, test=None) -> dict:
+    """API twin of `nnrecipe doctor`: same options as `fit` (data in memory and a user's
+    ``nn.Module`` too: ``nnrecipe.doctor((X, y), model=MyNet())``) plus an Optuna `storage` URL."""
+    module = model if isinstance(model, torch.nn.Module) else None
+    extra = flag_overrides(data=None if is_in_memory(data) else data, target=target, task=task, seed=seed,
+                           model=None if module is not None else model)
+    given = None
+    if is_in_memory(data):
+        given = GivenData(train=to_table(data, where="data"),
+                          val=to_table(val, where="val") if val is not None else None,
+                          test=to_table(test, where="test") if test is not None else None)
+        extra = merge(extra, {"data": {"source": MEMORY_PREFIX + type(data).__name__}})
+    if module is not None:
+        extra = merge(extra, {"model": {"name": "custom", "class_path": class_path_of(module)}})
+    cfg = resolve_config(file=config, overrides=overrides, extra=extra)
+    return run_doctor(cfg, out=out, storage=storage, say=(lambda _msg: None) if quiet else print,
+                      given=given, module=module)
