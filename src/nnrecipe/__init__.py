@@ -13,7 +13,7 @@ from nnrecipe.doctor import doctor
 from nnrecipe.errors import TrainingDiverged, UserError
 from nnrecipe.inference import evaluate, predict
 from nnrecipe.pipeline import fit, resume
-from nnrecipe.post.export import export_onnx
+from nnrecipe.onnx_export import export_onnx
 from nnrecipe.report.html import report as make_report
 from nnrecipe.run import Run, load
 from nnrecipe.w2vfit import analogy, evaluate_analogies, load_vectors, similar

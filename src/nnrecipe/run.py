@@ -26,10 +26,10 @@ from nnrecipe.errors import UserError
 from nnrecipe.models import build_model
 from nnrecipe.post.ensemble import average_predictions, average_probabilities
 from nnrecipe.post.temperature import apply_temperature
+from nnrecipe.training.checkpoint import INCOMPLETE  # re-exported: the marker of an unfinished run
 from nnrecipe.training.loop import predict_logits
 
 MODEL_FORMAT = 1
-INCOMPLETE = "INCOMPLETE"  # marker file of a run still training or interrupted (nnrecipe.rundir)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import nnrecipe
 from nnrecipe.cli import main
 from nnrecipe.data.transform import InputTransform
 from nnrecipe.models.rnn import RecurrentNet
-from nnrecipe.post.export import InputTransformModule, LastStepRecurrent, export_onnx
+from nnrecipe.onnx_export import InputTransformModule, LastStepRecurrent, export_onnx
 
 ort = pytest.importorskip("onnxruntime")
 

@@ -171,7 +171,7 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    from nnrecipe.post.export import export_onnx
+    from nnrecipe.onnx_export import export_onnx
 
     r = export_onnx(args.run, out=args.out)
     print(f"wrote {r['path']} (opset {r['opset']}; input {r['inputs'][0]['name']} "

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from nnrecipe.training.init import init_recurrent
+from nnrecipe.models.recurrent_init import init_recurrent
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 PATTERNS = ("one_to_one", "one_to_many", "many_to_one", "many_to_many")

@@ -79,6 +79,20 @@ class HealthMonitor(Callback):
 
     order = 20
 
+    def state_dict(self) -> dict:
+        """What a resumed run needs: exactly the fields the later warnings depend on."""
+        return {"rows": self.rows, "warnings": self.warnings, "warned": sorted(list(w) for w in self._warned),
+                "prev_grad": self._prev_grad, "step": self._step}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore `state_dict` after ``on_fit_begin`` has run (nnrecipe.training.checkpoint)."""
+        self.rows, self.warnings = [dict(r) for r in state["rows"]], list(state["warnings"])
+        self._warned = {tuple(w) for w in state["warned"]}
+        self._prev_grad, self._step = dict(state["prev_grad"]), int(state["step"])
+        self._disarm()  # on_fit_begin armed (or not) for trainer.step; the monitor counts its own steps
+        if (self._step + 1) % self.every == 0:
+            self._arm()
+
     def __init__(self, *, every: int = 50, warn: Callable[[str], None] | None = None):
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be an int >= 1, got {every!r}")

@@ -45,10 +45,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors, save as save_tensors
 
 from nnrecipe.errors import UserError
-from nnrecipe.recipe.health import HealthMonitor
 from nnrecipe.training.callbacks import Callback
 from nnrecipe.training.loop import EpochProgress
 from nnrecipe.training.transfer import Unfreezer
+
+INCOMPLETE = "INCOMPLETE"  # marker file of a run directory still training or interrupted (nnrecipe.rundir)
 
 FORMAT = 1
 _NAME = re.compile(r"^ckpt-(\d{6,})\.json$")
@@ -162,10 +163,6 @@ def restore_rng(state: dict, generator: torch.Generator | None) -> None:
 
 def callback_state(cb) -> dict | None:
     """The resumable state of a callback, or None if it has none."""
-    if isinstance(cb, HealthMonitor):
-        # health.py has no state_dict; these are exactly the fields its later warnings depend on
-        return {"rows": cb.rows, "warnings": cb.warnings, "warned": sorted(list(w) for w in cb._warned),
-                "prev_grad": cb._prev_grad, "step": cb._step}
     if isinstance(cb, Unfreezer):
         return {"trainable_from": cb.trainable_from, "events": cb.events}
     return cb.state_dict() if hasattr(cb, "state_dict") else None
@@ -173,14 +170,7 @@ def callback_state(cb) -> dict | None:
 
 def load_callback_state(cb, state: dict) -> None:
     """Restore `callback_state` after the callback's own ``on_fit_begin`` has run."""
-    if isinstance(cb, HealthMonitor):
-        cb.rows, cb.warnings = [dict(r) for r in state["rows"]], list(state["warnings"])
-        cb._warned = {tuple(w) for w in state["warned"]}
-        cb._prev_grad, cb._step = dict(state["prev_grad"]), int(state["step"])
-        cb._disarm()  # on_fit_begin armed (or not) for trainer.step; the monitor counts its own steps
-        if (cb._step + 1) % cb.every == 0:
-            cb._arm()
-    elif isinstance(cb, Unfreezer):
+    if isinstance(cb, Unfreezer):
         cb.events = list(state["events"])
         cb._set(cb.n_frozen, int(state["trainable_from"]))
     else:

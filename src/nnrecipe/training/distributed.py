@@ -50,6 +50,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from nnrecipe.training.callbacks import Callback
+from nnrecipe.config import is_sequence_run
+from nnrecipe.errors import UserError
+from nnrecipe.training.checkpoint import INCOMPLETE, restore
 
 FAULT_ENV = "NNRECIPE_FAULT_EXIT"  # "RANK:STEP": that rank exits at that step (first attempt only; tests)
 
@@ -136,7 +139,6 @@ def setup(device: torch.device) -> Distributed | None:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     elif device.type != "cpu":
-        from nnrecipe.errors import UserError
         raise UserError(f"distributed training runs on cpu or cuda, not {device.type}", "train.device",
                         "set train.device=cpu or cuda")
     if not dist.is_initialized():
@@ -232,7 +234,6 @@ class ResumeOnly(Callback):
         self.state = state
 
     def on_fit_begin(self, trainer, logs):
-        from nnrecipe.training.checkpoint import restore
         if self.state is not None:
             restore(trainer, self.state)
             self.state = None
@@ -270,8 +271,6 @@ def join(cfg, *, out, resume: bool) -> tuple[Distributed | None, bool]:
     whether to resume: asked for, or --out already holds an incomplete run (``INCOMPLETE`` marker),
     which is what an elastic restart (``--max-restarts``) or a rerun of the same command finds.
     (None, resume) for a single process."""
-    from nnrecipe.config import is_sequence_run
-    from nnrecipe.errors import UserError
     from nnrecipe.training.setup import pick_device
 
     if world_size_from_env() <= 1:
@@ -284,7 +283,6 @@ def join(cfg, *, out, resume: bool) -> tuple[Distributed | None, bool]:
                         "torchrun", "drop text.tbptt, or train on one process")
     ctx = setup(pick_device(cfg.train.device))
     if ctx.rank == 0 and not resume and out:
-        from nnrecipe.run import INCOMPLETE
         resume = (Path(out) / INCOMPLETE).exists()
     return ctx, ctx.broadcast_object(resume)
 
