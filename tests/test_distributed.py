@@ -56,6 +56,15 @@ def final_step(run_dir: Path) -> int:
     return int(load_checkpoint(latest_checkpoint(run_dir / "checkpoints"))["trainer"]["step"])
 
 
+def assert_same_curves(one: Path, two: Path, *, epochs: int) -> None:
+    """history.csv of the single process and of the two: same epochs, losses and accuracies to 1e-5."""
+    h1, h2 = history(one), history(two)
+    assert len(h1) == len(h2) == epochs
+    for a, b in zip(h1, h2):
+        for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
+            assert math.isclose(float(a[key]), float(b[key]), rel_tol=1e-5), (key, a[key], b[key])
+
+
 @pytest.fixture(scope="module")
 def two_procs(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("ddp")
@@ -82,11 +91,7 @@ def test_shard_batches_partitions_each_global_batch_with_row_weights():
 def test_two_processes_at_half_batch_match_one_process(two_procs, tmp_path):
     one = tmp_path / "one"
     fit("digits", overrides=[*SETS, f"train.batch_size={B}", "train.checkpoint_every_steps=5"], out=one)
-    h1, h2 = history(one), history(two_procs)
-    assert len(h1) == len(h2) == 3
-    for a, b in zip(h1, h2):
-        for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
-            assert math.isclose(float(a[key]), float(b[key]), rel_tol=1e-5), (key, a[key], b[key])
+    assert_same_curves(one, two_procs, epochs=3)
     assert final_step(one) == final_step(two_procs)  # same number of (global) steps
     # only rank 0 wrote: the run directory's files and nothing else in the working directory
     assert RUN_FILES <= {p.name for p in two_procs.iterdir()}
@@ -119,11 +124,7 @@ def test_seq2seq_on_two_processes_matches_one_process_token_for_token(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     one = tmp_path / "one"
     fit("seq:reverse", overrides=[*SEQ_SETS, f"train.batch_size={B}", "train.checkpoint_every_steps=5"], out=one)
-    h1, h2 = history(one), history(tmp_path / "two")
-    assert len(h1) == len(h2) == 2
-    for a, b in zip(h1, h2):
-        for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
-            assert math.isclose(float(a[key]), float(b[key]), rel_tol=1e-5), (key, a[key], b[key])
+    assert_same_curves(one, tmp_path / "two", epochs=2)
     assert final_step(one) == final_step(tmp_path / "two")
     assert (tmp_path / "two" / "metrics.json").is_file() and not (tmp_path / "two" / "INCOMPLETE").exists()
 
@@ -171,9 +172,5 @@ def test_a_user_model_trains_data_parallel_like_one_process(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     one = tmp_path / "one"
     fit("digits", overrides=[*sets, f"train.batch_size={B}", "train.checkpoint_every_steps=5"], out=one)
-    h1, h2 = history(one), history(tmp_path / "two")
-    assert len(h1) == len(h2) == 3
-    for a, b in zip(h1, h2):
-        for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
-            assert math.isclose(float(a[key]), float(b[key]), rel_tol=1e-5), (key, a[key], b[key])
+    assert_same_curves(one, tmp_path / "two", epochs=3)
     assert final_step(one) == final_step(tmp_path / "two")

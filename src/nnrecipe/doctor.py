@@ -18,9 +18,7 @@ from pathlib import Path
 import torch
 
 from nnrecipe.config import Config, build_config, config_to_dict, flag_overrides, merge, resolve_config
-from nnrecipe.data.arrays import MEMORY_PREFIX, is_in_memory, to_table
-from nnrecipe.models.custom import class_path_of
-from nnrecipe.prepare import GivenData, prepare_for, prepare_lazy, to_streams, to_tensors
+from nnrecipe.prepare import GivenData, prepare_for, prepare_lazy, provided_inputs, to_streams, to_tensors
 from nnrecipe.rundir import atomic_dir, require_empty_out
 from nnrecipe.recipe.activations import activation_stats, summarize_activations
 from nnrecipe.recipe.diagnosis import diagnose_history
@@ -83,8 +81,8 @@ def _steps(cfg: Config, data, tensors: dict, device, final: Path, *, storage, se
     plain = _no_regularization(cfg)
     batch = slice(0, min(len(X["train"]), max(cfg.train.batch_size, 256)))
 
-    def fresh_model():
-        return make_model(plain, arch, device=device, init_batch=X["train"][batch],
+    def fresh_model(trial_cfg: Config = plain):  # a user's module: every step and trial starts from a copy
+        return make_model(trial_cfg, arch, device=device, init_batch=X["train"][batch],
                           given=copy.deepcopy(module) if module is not None else None)
 
     report: dict = {"task": data.task, "data": data.name}
@@ -121,8 +119,7 @@ def _steps(cfg: Config, data, tensors: dict, device, final: Path, *, storage, se
 
         def train_trial(trial_cfg: Config, report_epoch) -> float:
             seed_everything(trial_cfg.train.seed)
-            trial_model = make_model(trial_cfg, arch, device=device, init_batch=X["train"][batch],
-                                     given=copy.deepcopy(module) if module is not None else None)
+            trial_model = fresh_model(trial_cfg)
             history, stopper = History(), EarlyStopping(patience=0)
             trainer = make_trainer(trial_cfg, trial_model, task=data.task, train_rows=len(X["train"]),
                                    callbacks=[history, stopper, _ReportEpochs(report_epoch)])
@@ -171,17 +168,10 @@ def doctor(data=None, *, config=None, overrides: list[str] | None = None, target
            model: str | torch.nn.Module | None = None, val=None, test=None) -> dict:
     """API twin of `nnrecipe doctor`: same options as `fit` (data in memory and a user's
     ``nn.Module`` too: ``nnrecipe.doctor((X, y), model=MyNet())``) plus an Optuna `storage` URL."""
-    module = model if isinstance(model, torch.nn.Module) else None
-    extra = flag_overrides(data=None if is_in_memory(data) else data, target=target, task=task, seed=seed,
-                           model=None if module is not None else model)
-    given = None
-    if is_in_memory(data):
-        given = GivenData(train=to_table(data, where="data"),
-                          val=to_table(val, where="val") if val is not None else None,
-                          test=to_table(test, where="test") if test is not None else None)
-        extra = merge(extra, {"data": {"source": MEMORY_PREFIX + type(data).__name__}})
-    if module is not None:
-        extra = merge(extra, {"model": {"name": "custom", "class_path": class_path_of(module)}})
+    provided, tree = provided_inputs(data, model=model, val=val, test=test)
+    extra = flag_overrides(data=None if provided.data else data, target=target, task=task, seed=seed,
+                           model=None if provided.model is not None else model)
+    extra = merge(extra, tree)
     cfg = resolve_config(file=config, overrides=overrides, extra=extra)
     return run_doctor(cfg, out=out, storage=storage, say=(lambda _msg: None) if quiet else print,
-                      given=given, module=module)
+                      given=provided.data, module=provided.model)

@@ -26,9 +26,7 @@ from nnrecipe.evaluation import calibrate, classification_split, predictions_csv
 from nnrecipe.metrics import regression_metrics
 from nnrecipe.post.temperature import apply_temperature
 from nnrecipe.data.augment import make_augmenter
-from nnrecipe.data.arrays import MEMORY_PREFIX, is_in_memory, to_table
-from nnrecipe.models.custom import class_path_of
-from nnrecipe.prepare import GivenData, Prepared, prepare_for, prepare_lazy, to_streams, to_tensors
+from nnrecipe.prepare import Prepared, Provided, prepare_for, prepare_lazy, provided_inputs, to_streams, to_tensors
 from nnrecipe.recipe.diagnosis import diagnose_history
 from nnrecipe.recipe.health import HealthMonitor
 from nnrecipe.ensemble import write_ensemble
@@ -67,42 +65,6 @@ def _test_predictions(model, X, y, data: Prepared, temperature: float) -> str:
     return predictions_csv(torch.as_tensor(data.y_raw["test"]), torch.as_tensor(pred), None)
 
 
-@dataclass(frozen=True)
-class Provided:
-    """What the caller hands `fit` that a config cannot hold: data in memory, a module instance
-    (trained in place, as Keras' ``model.fit`` does) and a loss callable."""
-    data: GivenData | None = None
-    model: nn.Module | None = None
-    loss: Callable | None = None
-
-
-def _provided(data, *, model, val, test, loss) -> tuple[Provided, dict]:
-    """(what `_fit` gets besides the config, the config keys that describe it)."""
-    tree: dict = {}
-    given = None
-    if is_in_memory(data) or val is not None or test is not None:
-        if not is_in_memory(data):
-            raise UserError("val= and test= go with in-memory training data", "val/test",
-                            "pass data=(X, y) (or a Dataset) as well, or use data.test_data for a test file")
-        for name, split in (("val", val), ("test", test)):
-            if split is not None and not is_in_memory(split):
-                raise UserError(f"{name}= must be in memory like data", name, "pass (X, y) arrays or a Dataset")
-        given = GivenData(train=to_table(data, where="data"),
-                          val=to_table(val, where="val") if val is not None else None,
-                          test=to_table(test, where="test") if test is not None else None)
-        tree["data"] = {"source": MEMORY_PREFIX + type(data).__name__}
-    instance = model if isinstance(model, nn.Module) else None
-    if instance is not None:
-        tree["model"] = {"name": "custom", "class_path": class_path_of(instance)}
-    elif model is not None and not isinstance(model, str):
-        raise UserError(f"model= got a {type(model).__name__}", "model",
-                        "pass a built-in model name ('mlp', 'cnn', ...) or an nn.Module instance")
-    if loss is not None and not callable(loss):
-        raise UserError(f"loss= got a {type(loss).__name__}, not a callable", "loss",
-                        "pass a function (output, target) -> scalar tensor, e.g. torch.nn.HuberLoss()")
-    return Provided(data=given, model=instance, loss=loss), tree
-
-
 def fit(data=None, *, config: Config | dict | str | Path | None = None,
         overrides: list[str] | None = None, target: str | None = None, task: str | None = None,
         test_data: str | None = None, epochs: int | None = None, seed: int | None = None,
@@ -122,7 +84,7 @@ def fit(data=None, *, config: Config | dict | str | Path | None = None,
     (``"optimizer.lr=3e-4"``) are applied on top of it. ``resume=RUN_DIR`` continues an
     interrupted fit instead (see `resume`).
     """
-    provided, tree = _provided(data, model=model, val=val, test=test, loss=loss)
+    provided, tree = provided_inputs(data, model=model, val=val, test=test, loss=loss)
     if resume is not None:
         given = [name for name, value in (("data", None if provided.data else data), ("config", config),
                                           ("overrides", overrides),
@@ -156,7 +118,7 @@ def resume(run_dir: str | Path, *, progress: bool = False, data=None, model: nn.
     configuration in ``run_dir/config.yaml``; on the CPU the result is bit for bit the run that
     was not interrupted (ensembles and sequence runs too). A run trained on data in memory needs
     the same `data` (`val`, `test`), `model` instance and `loss` again."""
-    provided, _ = _provided(data, model=model, val=val, test=test, loss=loss)
+    provided, _ = provided_inputs(data, model=model, val=val, test=test, loss=loss)
     return _resume(run_dir, progress=progress, provided=provided)
 
 

@@ -13,21 +13,25 @@ Commands that prepare data again from a run's config (calibrate, compress, attac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from nnrecipe.config import IMAGE_MODELS, Config, DataConfig, TrainConfig
 from nnrecipe.data import TargetScaler, encode_labels, infer_task, load_table, regression_targets, split_indices
 from nnrecipe.data.sources import Table
 from nnrecipe.data.split import holdout
 from nnrecipe.data.images import image_feature_names
+from nnrecipe.data.arrays import MEMORY_PREFIX, is_in_memory, to_table
 from nnrecipe.data.lazy_images import scan_image_folder
 from nnrecipe.data.normalize import ChannelNormalizer
 from nnrecipe.data.transform import InputTransform
 from nnrecipe.errors import UserError
+from nnrecipe.models.custom import class_path_of
 from nnrecipe.training.data_loading import DatasetBatches, dataset_batches
 
 
@@ -38,6 +42,43 @@ class GivenData:
     train: Table
     val: Table | None = None
     test: Table | None = None
+
+
+@dataclass(frozen=True)
+class Provided:
+    """What the caller hands `fit` (or `doctor`) that a config cannot hold: data in memory, a module instance
+    (trained in place, as Keras' ``model.fit`` does) and a loss callable."""
+    data: GivenData | None = None
+    model: nn.Module | None = None
+    loss: Callable | None = None
+
+
+def provided_inputs(data, *, model=None, val=None, test=None, loss=None) -> tuple[Provided, dict]:
+    """(what `fit` / `doctor` get besides the config, the config keys that describe it): `data`,
+    `val`, `test` read into tables when in memory, `model` when it is an instance."""
+    tree: dict = {}
+    given = None
+    if is_in_memory(data) or val is not None or test is not None:
+        if not is_in_memory(data):
+            raise UserError("val= and test= go with in-memory training data", "val/test",
+                            "pass data=(X, y) (or a Dataset) as well, or use data.test_data for a test file")
+        for name, split in (("val", val), ("test", test)):
+            if split is not None and not is_in_memory(split):
+                raise UserError(f"{name}= must be in memory like data", name, "pass (X, y) arrays or a Dataset")
+        given = GivenData(train=to_table(data, where="data"),
+                          val=to_table(val, where="val") if val is not None else None,
+                          test=to_table(test, where="test") if test is not None else None)
+        tree["data"] = {"source": MEMORY_PREFIX + type(data).__name__}
+    instance = model if isinstance(model, nn.Module) else None
+    if instance is not None:
+        tree["model"] = {"name": "custom", "class_path": class_path_of(instance)}
+    elif model is not None and not isinstance(model, str):
+        raise UserError(f"model= got a {type(model).__name__}", "model",
+                        "pass a built-in model name ('mlp', 'cnn', ...) or an nn.Module instance")
+    if loss is not None and not callable(loss):
+        raise UserError(f"loss= got a {type(loss).__name__}, not a callable", "loss",
+                        "pass a function (output, target) -> scalar tensor, e.g. torch.nn.HuberLoss()")
+    return Provided(data=given, model=instance, loss=loss), tree
 
 
 @dataclass

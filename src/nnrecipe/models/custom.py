@@ -36,11 +36,11 @@ def _import_module(name: str):
 
 def import_class(path: str, *, where: str = "model.class_path") -> type:
     module_name, _, qualname = path.partition(":")
-    fix = ("make the module importable (install it, or run from the folder that holds it), or pass the "
-           "instance: nnrecipe.load(run_dir, model=MyNet())")
+    instance = "pass the instance: nnrecipe.load(run_dir, model=MyNet())"
+    fix = f"make the module importable (install it, or run from the folder that holds it), or {instance}"
     if module_name == "__main__":
         raise UserError(f"model class '{path}' was defined in a script's __main__", where,
-                        "define the class in a module (mynets.py) and import it, or " + fix.split(", or ")[-1])
+                        f"define the class in a module (mynets.py) and import it, or {instance}")
     try:
         obj = _import_module(module_name)
     except ImportError as exc:
