@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nnrecipe.pipeline import fit
+from nnrecipe.driver import fit
 from nnrecipe.training.checkpoint import latest_checkpoint, load_checkpoint
 from nnrecipe.training.distributed import FAULT_ENV, Distributed
 

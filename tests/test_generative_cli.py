@@ -136,7 +136,7 @@ def test_sampling_an_autoencoder_is_refused(tmp_path, capsys):
 
 def test_vae_resumes_to_the_uninterrupted_run(tmp_path):
     """A VAE checkpoints like a classifier fit; resumed mid-epoch it ends bit for bit the same."""
-    from nnrecipe.pipeline import resume
+    from nnrecipe.driver import resume
     from testutil import assert_same_run, rewind
 
     sets = SMALL + ["generative.judge=none", "train.checkpoint_every_steps=5", "train.keep_checkpoints=100"]
@@ -148,7 +148,7 @@ def test_vae_resumes_to_the_uninterrupted_run(tmp_path):
 
 
 def test_gan_resumes_from_an_epoch_checkpoint_to_the_uninterrupted_run(tmp_path):
-    from nnrecipe.pipeline import resume
+    from nnrecipe.driver import resume
     from testutil import assert_same_run, rewind
 
     sets = SMALL + ["generative.judge=none", "train.epochs=3", "train.keep_checkpoints=100"]

@@ -23,7 +23,7 @@ import nnrecipe
 from nnrecipe.cli import main
 from nnrecipe.config import resolve_config
 from nnrecipe.errors import UserError
-from nnrecipe.pipeline import fit, resume
+from nnrecipe.driver import fit, resume
 from nnrecipe.rundir import RunInProgress
 from nnrecipe.training.checkpoint import Checkpointer, list_checkpoints, load_checkpoint
 from testutil import assert_same_run, history_rows, rewind

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nnrecipe.cli import main
-from nnrecipe.pipeline import fit, resume
+from nnrecipe.driver import fit, resume
 from nnrecipe.training.checkpoint import list_checkpoints, load_checkpoint
 from testutil import TINY_SEQ, assert_same_run, rewind, set_args
 

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import nnrecipe
 from nnrecipe.cli import main
 from nnrecipe.errors import UserError
-from nnrecipe.pipeline import resume
+from nnrecipe.driver import resume
 from nnrecipe.training.checkpoint import checkpoint_paths, list_checkpoints, load_checkpoint
 from nnrecipe.training.transfer import load_pretrained
 

@@ -166,7 +166,7 @@ def test_a_diverging_fit_keeps_the_last_finite_weights(tmp_path):
 
 
 def test_word2vec_resumes_from_an_epoch_checkpoint_to_the_uninterrupted_run(tmp_path):
-    from nnrecipe.pipeline import resume
+    from nnrecipe.driver import resume
     from testutil import assert_same_run, rewind
 
     corpus = tmp_path / "c.txt"

@@ -12,10 +12,11 @@ from nnrecipe.config import Config, resolve_config
 from nnrecipe.doctor import doctor
 from nnrecipe.errors import TrainingDiverged, UserError
 from nnrecipe.inference import evaluate, predict
-from nnrecipe.pipeline import fit, resume
+from nnrecipe.driver import fit, resume
 from nnrecipe.onnx_export import export_onnx
 from nnrecipe.report.html import report as make_report
-from nnrecipe.run import Run, load
+from nnrecipe.run import Run
+from nnrecipe.tasks import load
 from nnrecipe.w2vfit import analogy, evaluate_analogies, load_vectors, similar
 
 __version__ = "0.1.0"

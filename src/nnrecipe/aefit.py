@@ -1,4 +1,4 @@
-"""Training and evaluation of autoencoders and VAEs (`nnrecipe.models.autoencoder`).
+"""Losses, metrics and figures of autoencoders and VAEs (`nnrecipe.models.autoencoder`).
 
 Both train through the project's `Trainer` (schedule, clipping, NaN guard, early stopping on the
 validation loss with best-weight restore, progress bar) with the inputs as targets:
@@ -18,22 +18,15 @@ of soft targets, the convention of the VAE paper's MNIST experiments.
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import time
 
 import numpy as np
 import torch
 
-from nnrecipe.config import Config, config_to_dict
-from nnrecipe.errors import TrainingDiverged
-from nnrecipe.genfit import ImageData, run_info, score_samples, setup_generative, write_files
+from nnrecipe.config import Config
+from nnrecipe.genfit import ImageData
 from nnrecipe.metrics.generative import bernoulli_nll, elbo, gaussian_kl
 from nnrecipe.models.autoencoder import AutoEncoder, reparameterize
-from nnrecipe.rundir import RunInProgress, atomic_dir, open_checkpointer, run_dir_name
-from nnrecipe.run import Run
-from nnrecipe.training.callbacks import Callback, EarlyStopping, History, ProgressBar
-from nnrecipe.training.setup import base_lr, make_trainer
+from nnrecipe.training.callbacks import Callback
 
 ACTIVE_UNIT_VARIANCE = 0.01
 EXTRA_COLUMNS = ("val_reconstruction", "val_kl")
@@ -108,7 +101,7 @@ def evaluate_autoencoder(model: AutoEncoder, X: torch.Tensor, *, seed: int, batc
             "n": len(X)}
 
 
-def _figures(model: AutoEncoder, data: ImageData, cfg: Config, plots) -> list[str]:
+def figures(model: AutoEncoder, data: ImageData, cfg: Config, plots) -> list[str]:
     from nnrecipe.report.genplots import plot_image_grid, plot_interpolation, plot_latent, plot_reconstructions
 
     g, seed = cfg.generative, cfg.train.seed
@@ -174,60 +167,3 @@ def embed_2d(codes: np.ndarray, *, method: str, seed: int) -> tuple[np.ndarray, 
     pca = PCA(2, random_state=seed).fit(codes)
     share = pca.explained_variance_ratio_.sum()
     return pca.transform(codes), f"PCA ({share:.0%} of the variance)"
-
-
-def fit_autoencoder(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
-    """Train, checkpointing into the run directory as classifier fits do (`resume` continues one)."""
-    started = time.perf_counter()
-    seed = cfg.train.seed
-    device, data, spec, model = setup_generative(cfg)
-    variational, g = model.variational, cfg.generative
-    at_init = evaluate_autoencoder(model, data.X["test"], seed=seed) if variational else None
-    history = History()
-    history.columns = History.columns + EXTRA_COLUMNS
-    stopper = EarlyStopping(patience=cfg.train.patience, min_delta=cfg.train.min_delta,
-                            restore_best=cfg.train.restore_best)
-    callbacks = [history, stopper, ValidationTerms(data.X["val"], variational, g.recon_loss)]
-    if progress:
-        callbacks.append(ProgressBar(cfg.train.epochs, description=f"fit {data.name} {cfg.model.name}"))
-    trainer = make_trainer(cfg, model, task="regression", train_rows=len(data.X["train"]), callbacks=callbacks,
-                           forward=pack_forward)
-    trainer = dataclasses.replace(trainer, loss_fn=make_loss(variational=variational, beta=g.beta,
-                                                             recon_loss=g.recon_loss))
-    final = run_dir_name(out, cfg, data.name)
-    with RunInProgress(final, cfg, resume=resume) as live:  # created (or taken over) when training starts
-        checkpointer = open_checkpointer(cfg, live)
-        trainer.callbacks.append(checkpointer)
-        logs = trainer.fit(data.X["train"], data.X["train"], data.X["val"], data.X["val"], epochs=cfg.train.epochs,
-                           batch_size=cfg.train.batch_size, generator=torch.Generator().manual_seed(seed))
-        train_seconds = time.perf_counter() - started + checkpointer.elapsed_before
-        return _finish(cfg, data, model, spec, trainer, logs, history, at_init, train_seconds, live, progress)
-
-
-def _finish(cfg: Config, data: ImageData, model: AutoEncoder, spec: dict, trainer, logs: dict, history: History,
-            at_init: dict | None, train_seconds: float, live: RunInProgress, progress: bool) -> Run:
-    """Evaluate, draw and commit the run directory (`live`)."""
-    seed, variational = cfg.train.seed, model.variational
-    model.eval()
-    test = evaluate_autoencoder(model, data.X["test"], seed=seed)
-    if at_init is not None:
-        test["elbo_at_init"] = at_init["elbo"]
-    if not all(math.isfinite(v) for v in test.values() if isinstance(v, float)):
-        raise TrainingDiverged(trainer.step, logs["epochs_run"], math.nan)
-    metrics = {"task": "generative", "model": cfg.model.name, "arch": cfg.generative.arch, "test": test,
-               "val": evaluate_autoencoder(model, data.X["val"], seed=seed),
-               "epochs_run": logs["epochs_run"], "best_epoch": logs.get("best_epoch", 0),
-               "train_seconds": train_seconds, "lr": base_lr(cfg), "seed": seed, "status": "ok",
-               "pixel_range": list(data.pixel_range)}
-    run = Run(dir=None, model=model, info=run_info(spec, data), metrics=metrics, config=config_to_dict(cfg))
-
-    def write(directory):
-        with atomic_dir(directory) as tmp:
-            scores = score_samples(cfg, data, model, tmp, progress=progress) if variational else None
-            if scores is not None:
-                metrics["scores"] = scores
-            metrics["plots"] = _figures(model, data, cfg, tmp / "plots") + ["learning_curves.png"]
-            model.cpu()
-            write_files(tmp, run, cfg, history.rows, history.columns)
-    run.dir = live.commit(write)
-    return run

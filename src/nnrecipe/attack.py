@@ -20,10 +20,11 @@ import torch
 from nnrecipe.config import resolve_config
 from nnrecipe.data import encode_labels
 from nnrecipe.errors import UserError
-from nnrecipe.inference import _features
+from nnrecipe.tabular_inference import read_features
 from nnrecipe.post.adversarial import default_range, model_units, robust_accuracy
 from nnrecipe.prepare import prepare_for, prepare_lazy, to_streams
-from nnrecipe.run import Run, load
+from nnrecipe.run import Run
+from nnrecipe.tasks import open_run
 from nnrecipe.training.data_loading import close_streams
 
 METHODS = ("fgsm", "pgd")
@@ -40,7 +41,7 @@ def _rows(run: Run, data: str | None, streams: dict) -> tuple[torch.Tensor, torc
         prepared = prepare_for(cfg)
         Z, y = prepared.X["test"], prepared.y["test"]
     else:
-        X, labels = _features(run, data, labelled=True)
+        X, labels = read_features(run, data, labelled=True)
         if labels is None:
             raise UserError("no labels to score the attack against", data,
                             f"include the '{run.info.get('target_name')}' column")
@@ -63,8 +64,8 @@ def attack(run_dir: str | Path, *, eps: float | list[float], method: str = "pgd"
         raise UserError(f"unknown attack '{method}'", "--method", "use fgsm or pgd")
     if steps < 1 or (step_size is not None and step_size <= 0):
         raise UserError("steps must be >= 1 and step_size > 0", "--steps/--step-size", "e.g. --steps 10")
-    run = load(run_dir)
-    if run.members or "sequence" in run.info or run.task != "classification":
+    run = open_run(run_dir, "attack")
+    if run.members or run.task != "classification":
         raise UserError("attack needs a single (non-ensemble) tabular or image classifier", str(run_dir),
                         "pass a classification run written by `nnrecipe fit`")
     configured = (run.config.get("adversarial") or {}).get("raw_range")

@@ -21,11 +21,12 @@ from nnrecipe.config import resolve_config
 from nnrecipe.data import encode_labels
 from nnrecipe.errors import UserError
 from nnrecipe.evaluation import calibration_report
-from nnrecipe.inference import _features
+from nnrecipe.tabular_inference import read_features
 from nnrecipe.prepare import prepare_for, prepare_lazy, to_streams
 from nnrecipe.report.html import write_report
 from nnrecipe.report.plots import plot_run
-from nnrecipe.run import Run, load
+from nnrecipe.run import Run
+from nnrecipe.tasks import open_run
 from nnrecipe.training.data_loading import close_streams
 from nnrecipe.training.loop import predict_logits
 
@@ -43,7 +44,7 @@ def _logits_and_labels(run: Run, data: str | None):
             return _streamed_val_logits(run, cfg)
         prepared = prepare_for(cfg)
         return run.logits_standardized(prepared.X["val"]).double(), torch.as_tensor(prepared.y["val"])
-    X, y = _features(run, data, labelled=True)
+    X, y = read_features(run, data, labelled=True)
     if y is None:
         raise UserError("no labels to calibrate against", data, f"include the '{run.info.get('target_name')}' column")
     y_enc, _ = encode_labels(y, run.class_names)
@@ -61,8 +62,8 @@ def _streamed_val_logits(run: Run, cfg):
 
 def recalibrate(run_dir: str | Path, data: str | None = None) -> dict:
     """Fit T on `data` (or the validation split) and update the run; returns the calibration block."""
-    run = load(run_dir)
-    if run.task != "classification" or run.members or "sequence" in run.info:
+    run = open_run(run_dir, "calibrate")
+    if run.task != "classification" or run.members:
         raise UserError("calibrate needs a single (non-ensemble) tabular or image classifier", str(run_dir),
                         "pass a classification run written by `nnrecipe fit`")
     logits, y = _logits_and_labels(run, data)

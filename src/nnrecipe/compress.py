@@ -48,14 +48,15 @@ from nnrecipe.config import resolve_config
 from nnrecipe.data import TargetScaler, encode_labels
 from nnrecipe.errors import UserError
 from nnrecipe.evaluation import classification_split
-from nnrecipe.inference import _features
+from nnrecipe.tabular_inference import read_features
 from nnrecipe.metrics import regression_metrics
 from nnrecipe.post.compressed_io import nonzero_parameters, save_compressed
 from nnrecipe.post.prune import bisect_sparsity, channel_prune, global_magnitude_prune, prunable_weights, sparsity
 from nnrecipe.post.quantize import engine, quantization_kind, quantize
 from nnrecipe.prepare import prepare_for, prepare_lazy, to_streams
 from nnrecipe.rundir import atomic_dir, require_empty_out
-from nnrecipe.run import Run, load
+from nnrecipe.run import Run
+from nnrecipe.tasks import open_run
 from nnrecipe.seqdata import prepare_sequences
 from nnrecipe.training.data_loading import close_streams, first_rows
 from nnrecipe.training.loop import predict_logits
@@ -132,7 +133,7 @@ def _splits(run: Run, data: str | None) -> dict[str, tuple[torch.Tensor, torch.T
         splits = {k: (torch.as_tensor(prepared.X[k], dtype=torch.float32), torch.as_tensor(targets[k]))
                   for k in ("train", "val", "test")}
     if data is not None:
-        X, y = _features(run, data, labelled=True)
+        X, y = read_features(run, data, labelled=True)
         if y is None:
             raise UserError("no labels to measure the drop on", data,
                             f"include the '{run.info.get('target_name')}' column")
@@ -247,7 +248,7 @@ def compress(run_dir: str | Path, *, max_drop: float = 0.005, metric: str | None
     `metric` defaults to accuracy (classification) or rmse (regression); `data` (labelled rows with
     the run's columns) replaces the validation split for the budget."""
     methods = _check_options(max_drop, methods, structured)
-    run = load(run_dir)
+    run = open_run(run_dir, "compress")
     _check_run(run, run_dir)
     metric = _check_metric(run.task, metric)
     out = Path(out) if out else run.dir / "compressed"

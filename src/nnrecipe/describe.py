@@ -14,6 +14,7 @@ from nnrecipe.errors import UserError
 from nnrecipe.models import build_model
 from nnrecipe.models.summary import summarize
 from nnrecipe.prepare import prepare_for
+from nnrecipe.tasks import open_run
 from nnrecipe.training.setup import architecture
 
 
@@ -22,9 +23,7 @@ def describe_model(data: str | None = None, *, run_dir: str | Path | None = None
                    classes: int | None = None) -> dict:
     """`nnrecipe.models.summary.summarize` of the model, plus ``model`` and ``input_shape``."""
     if run_dir is not None:
-        from nnrecipe.run import load
-
-        run = load(run_dir)
+        run = open_run(run_dir, "summary")
         if run.model is None:
             raise UserError("an ensemble has one model per member", str(run_dir), f"summarize {run_dir}/members/0")
         shape = run.transform.input_shape

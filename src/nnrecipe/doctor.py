@@ -29,7 +29,7 @@ from nnrecipe.recipe.search import coarse_search, write_best_yaml
 from nnrecipe.training.callbacks import Callback, EarlyStopping, History
 from nnrecipe.training.data_loading import DatasetBatches, close_streams
 from nnrecipe.training.optim import build_optimizer
-from nnrecipe.training.setup import (architecture, base_lr, loss_function, make_model, make_trainer,
+from nnrecipe.training.setup import (architecture, initial_lr, loss_function, make_model, make_trainer,
                                      pick_device, seed_everything)
 
 
@@ -97,7 +97,7 @@ def _steps(cfg: Config, data, tensors: dict, device, final: Path, *, storage, se
     say(_line("2 activations", summary["verdict"] == "healthy", f"{summary['verdict']}"
               + (f" ({summary['fix']})" if summary.get("fix") else "")))
 
-    lr = base_lr(cfg)
+    lr = initial_lr(cfg)
     report["overfit_small"] = overfit_small(fresh_model, X["train"], y["train"], task=data.task, lr=lr,
                                             seed=cfg.train.seed)
     of = report["overfit_small"]

@@ -28,18 +28,14 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from nnrecipe.config import Config, config_to_dict, schedule_name
+from nnrecipe.config import Config, schedule_name
 from nnrecipe.errors import TrainingDiverged
-from nnrecipe.genfit import run_info, score_samples, setup_generative, write_files
 from nnrecipe.models.gan import GAN, discriminator_loss, generator_loss
-from nnrecipe.rundir import EpochCheckpoints, RunInProgress, atomic_dir, run_dir_name
-from nnrecipe.run import Run
 from nnrecipe.training.checkpoint import capture_rng, restore_rng
 from nnrecipe.training.clipping import clip_gradients
 from nnrecipe.training.loop import iterate_batches
 from nnrecipe.training.optim import build_optimizer
 from nnrecipe.training.schedules import build_schedule
-from nnrecipe.training.setup import base_lr
 
 COLUMNS = ("epoch", "d_loss", "g_loss", "d_real", "d_fake", "lr", "seconds")
 
@@ -54,14 +50,14 @@ def snapshot_epochs(epochs: int, count: int) -> list[int]:
 def train_gan(model: GAN, X: torch.Tensor, cfg: Config, *, epochs: int, progress_bar=None,
               fixed_noise: torch.Tensor | None = None, keep: list[int] = (),
               checkpoint: Callable[[dict], None] | None = None,
-              resume: dict | None = None) -> tuple[list[dict], dict[int, torch.Tensor]]:
+              resume: dict | None = None, base_lr: float) -> tuple[list[dict], dict[int, torch.Tensor]]:
     """Alternate D and G steps for `epochs`; returns (history rows, {epoch: G(fixed_noise)}).
     `checkpoint(state)` is called after every epoch; `resume` is such a state to continue from."""
     g = cfg.generative
     G, D = model.generator, model.discriminator
     opt_g, opt_d = build_optimizer(G, cfg.optimizer), build_optimizer(D, cfg.optimizer)
     steps = max(1, -(-len(X) // cfg.train.batch_size))
-    schedule = build_schedule(cfg.schedule.model_copy(update={"name": schedule_name(cfg)}), base_lr=base_lr(cfg),
+    schedule = build_schedule(cfg.schedule.model_copy(update={"name": schedule_name(cfg)}), base_lr=base_lr,
                               total_steps=steps * epochs)
     batches = torch.Generator().manual_seed(cfg.train.seed)
     rows, snapshots, step, first = [], {}, 0, 1
@@ -104,7 +100,7 @@ def train_gan(model: GAN, X: torch.Tensor, cfg: Config, *, epochs: int, progress
         rows.append({"epoch": epoch, "d_loss": d_mean, "g_loss": g_mean, "d_real": d_real, "d_fake": d_fake,
                      "lr": lr, "seconds": time.perf_counter() - start})
         if fixed_noise is not None and epoch in keep:
-            snapshots[epoch] = _draw(model, fixed_noise)
+            snapshots[epoch] = draw(model, fixed_noise)
         if checkpoint is not None:
             checkpoint({"model": model.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
                         "epoch": epoch, "step": step, "rows": rows, "rng": capture_rng(batches),
@@ -116,7 +112,7 @@ def train_gan(model: GAN, X: torch.Tensor, cfg: Config, *, epochs: int, progress
 
 
 @torch.no_grad()
-def _draw(model: GAN, noise: torch.Tensor) -> torch.Tensor:
+def draw(model: GAN, noise: torch.Tensor) -> torch.Tensor:
     was_training = model.training
     model.eval()
     images = model.generator(noise).cpu()
@@ -124,7 +120,7 @@ def _draw(model: GAN, noise: torch.Tensor) -> torch.Tensor:
     return images
 
 
-def _figures(rows: list[dict], snapshots: dict[int, torch.Tensor], final: torch.Tensor, cfg: Config,
+def figures(rows: list[dict], snapshots: dict[int, torch.Tensor], final: torch.Tensor, cfg: Config,
              plots) -> list[str]:
     from nnrecipe.report.genplots import plot_gan_curves, plot_image_grid
 
@@ -139,54 +135,3 @@ def _figures(rows: list[dict], snapshots: dict[int, torch.Tensor], final: torch.
     history = {k: np.array([r[k] for r in rows], dtype=float) for k in COLUMNS}
     plot_gan_curves(history, plots / "gan_curves.png")
     return written + ["samples.png", "gan_curves.png"]
-
-
-def fit_gan(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
-    """Train a GAN into a run directory, checkpointing every epoch (`resume` continues one)."""
-    started = time.perf_counter()
-    seed = cfg.train.seed
-    device, data, spec, model = setup_generative(cfg)
-    g = cfg.generative
-    fixed = torch.randn(g.grid ** 2, g.latent_dim, generator=torch.Generator().manual_seed(seed + 1)).to(device)
-    final = run_dir_name(out, cfg, data.name)
-    with RunInProgress(final, cfg, resume=resume) as live:  # created (or taken over) when training starts
-        checkpoints = EpochCheckpoints(cfg, live)
-        bar = None
-        if progress:
-            from nnrecipe.training.callbacks import ProgressBar
-
-            bar = ProgressBar(cfg.train.epochs, description=f"fit {data.name} gan")
-            bar.on_fit_begin(None, {})
-        try:
-            rows, snapshots = train_gan(model, data.X["train"], cfg, epochs=cfg.train.epochs, progress_bar=bar,
-                                        fixed_noise=fixed, keep=snapshot_epochs(cfg.train.epochs, g.snapshots),
-                                        checkpoint=checkpoints, resume=checkpoints.resume)
-        finally:
-            if bar is not None:
-                bar.on_fit_end(None, {})
-        train_seconds = time.perf_counter() - started + checkpoints.elapsed_before
-        return _finish(cfg, data, model, spec, rows, snapshots, fixed, train_seconds, live, progress)
-
-
-def _finish(cfg: Config, data, model: GAN, spec: dict, rows: list[dict], snapshots: dict, fixed: torch.Tensor,
-            train_seconds: float, live: RunInProgress, progress: bool) -> Run:
-    """Metrics, judge scores and figures, committed into the run directory (`live`)."""
-    g, seed = cfg.generative, cfg.train.seed
-    model.eval()
-    last = rows[-1]
-    metrics = {"task": "generative", "model": "gan", "arch": g.arch, "epochs_run": len(rows),
-               "final": {k: last[k] for k in ("d_loss", "g_loss", "d_real", "d_fake")},
-               "train_seconds": train_seconds, "lr": base_lr(cfg), "seed": seed, "status": "ok",
-               "labels": {"real": g.real_label, "fake": g.fake_label}, "pixel_range": list(data.pixel_range)}
-    run = Run(dir=None, model=model, info=run_info(spec, data), metrics=metrics, config=config_to_dict(cfg))
-
-    def write(directory):
-        with atomic_dir(directory) as tmp:
-            scores = score_samples(cfg, data, model, tmp, progress=progress)
-            if scores is not None:
-                metrics["scores"] = scores
-            metrics["plots"] = _figures(rows, snapshots, _draw(model, fixed), cfg, tmp / "plots")
-            model.cpu()
-            write_files(tmp, run, cfg, rows, COLUMNS)
-    run.dir = live.commit(write)
-    return run

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from nnrecipe.config import Config, config_to_dict, save_config
@@ -36,9 +38,7 @@ from nnrecipe.models.autoencoder import BUILDERS as AE_BUILDERS
 from nnrecipe.models.autoencoder import conv_base_size
 from nnrecipe.models.gan import BUILDERS as GAN_BUILDERS
 from nnrecipe.post.temperature import apply_temperature
-from nnrecipe.rundir import require_empty_out
-from nnrecipe.run import MODEL_FORMAT, Run, save_model
-from nnrecipe.training.setup import pick_device, seed_everything
+from nnrecipe.run import MODEL_FORMAT, Run, load_predictor, read_metrics_and_config, read_run_info, save_model
 
 GENERATIVE_MODELS = ("autoencoder", "vae", "gan")
 BUILDERS = {**AE_BUILDERS, **GAN_BUILDERS}
@@ -106,47 +106,30 @@ def build_generative(spec: dict) -> nn.Module:
     return BUILDERS[spec["name"]](spec)
 
 
-def setup_generative(cfg: Config) -> tuple[torch.device, ImageData, dict, nn.Module]:
-    """Seed, device, images in [0, 1], architecture spec and the model on the device: the common
-    start of the autoencoder/VAE and GAN fits."""
-    seed_everything(cfg.train.seed)
-    device = pick_device(cfg.train.device)
-    data = load_images(cfg, device)
-    spec = generative_architecture(cfg, data.image_shape)
-    return device, data, spec, build_generative(spec).to(device)
-
-
-def fit_generative(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
-    """Autoencoder/VAE or GAN, checkpointed (`resume` continues an interrupted one)."""
-    from nnrecipe.aefit import fit_autoencoder
-    from nnrecipe.ganfit import fit_gan
-
-    if not resume:
-        require_empty_out(out)
-    if cfg.train.ensemble != 1:
-        raise UserError("ensembles of generative models are not supported", "train.ensemble", "use 1")
+def check_generative(cfg: Config) -> None:
+    """What every generative fit refuses before it starts (the task's `check`)."""
+    if cfg.data.lazy:
+        raise UserError(f"data.lazy streams image folders for classifiers; model '{cfg.model.name}' reads its "
+                        "data in memory", "data.lazy", "drop --set data.lazy=true")
     judge = cfg.generative.judge
     if judge not in (None, "none") and cfg.model.name != "autoencoder" and not (Path(judge) / "model.json").is_file():
         raise UserError(f"judge run not found: {judge}", "generative.judge",
                         "pass a classifier run directory, leave it unset to train one, or set it to none")
-    fit = fit_gan if cfg.model.name == "gan" else fit_autoencoder
-    return fit(cfg, out=out, progress=progress, resume=resume)
 
 
 # ---- judge classifier -------------------------------------------------------------------------
 
-def judge_run(cfg: Config, data: ImageData, directory: Path, *, progress: bool) -> Run | None:
+def judge_run(cfg: Config, data: ImageData, directory: Path, *, progress: bool, fit: Callable) -> Run | None:
     """The classifier that scores samples: ``generative.judge`` (a run directory), or a small CNN
-    trained now into `directory` on the same split; None when there are no labels or judge=none."""
-    from nnrecipe.pipeline import fit
-    from nnrecipe.run import load
-
+    trained now into `directory` on the same split by `fit` (the driver's, handed down by it);
+    None when there are no labels or judge=none."""
     source = cfg.generative.judge
     if source == "none" or data.class_names is None:
         return None
     if source:
-        judge = load(source)
-        if judge.task != "classification" or judge.model is None:
+        info = read_run_info(source)
+        judge = load_predictor(source, info) if info.get("task") == "classification" else None
+        if judge is None or judge.model is None:
             raise UserError("the judge must be a single classification run", "generative.judge",
                             "pass a run of `nnrecipe fit --data <the same images> --model cnn`")
         if judge.image_shape is not None and tuple(judge.image_shape) != data.image_shape:
@@ -191,10 +174,11 @@ def judge_scores(judge: Run, data: ImageData, generated: torch.Tensor, *, seed: 
     return result
 
 
-def score_samples(cfg: Config, data: ImageData, model: nn.Module, tmp: Path, *, progress: bool) -> dict | None:
+def score_samples(cfg: Config, data: ImageData, model: nn.Module, tmp: Path, *, progress: bool,
+                  fit: Callable) -> dict | None:
     """Judge scores of ``generative.eval_samples`` images drawn from `model` (None without a judge);
-    a judge trained now goes to tmp/judge, inside the run directory being written."""
-    judge = judge_run(cfg, data, tmp / "judge", progress=progress)
+    a judge trained now by `fit` goes to tmp/judge, inside the run directory being written."""
+    judge = judge_run(cfg, data, tmp / "judge", progress=progress, fit=fit)
     if judge is None:
         return None
     samples = model.sample(cfg.generative.eval_samples, generator=torch.Generator().manual_seed(cfg.train.seed + 2))
@@ -229,32 +213,13 @@ def write_files(tmp: Path, run: Run, cfg: Config, rows: list[dict], columns: tup
     plot_run(tmp)
 
 
-def is_generative_run(run_dir: str | Path) -> bool:
-    try:
-        info = json.loads((Path(run_dir) / "model.json").read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return False
-    return isinstance(info, dict) and info.get("task") == "generative"
-
-
-def refuse_generative(run_dir: str | Path, command: str) -> None:
-    """A clear error for commands that need a classifier or regressor."""
-    if is_generative_run(run_dir):
-        raise UserError(f"{run_dir} holds a generative model; `nnrecipe {command}` needs a classifier or "
-                        "regressor", "RUN_DIR", f"draw images with `nnrecipe sample {run_dir} --out grid.png`")
-
-
-def load_generative(run_dir: str | Path) -> Run:
+def load_generative(run_dir: str | Path, info: dict | None = None) -> Run:
     """A generative run back: model (eval mode), model.json, metrics, config."""
-    from safetensors.torch import load_file
-
-    import yaml
-
     run_dir = Path(run_dir)
     fix = "pass a run directory written by `nnrecipe fit --model autoencoder|vae|gan`"
-    if not is_generative_run(run_dir):
+    info = info if info is not None else read_run_info(run_dir)
+    if info.get("task") != "generative":
         raise UserError("not a generative run", str(run_dir), fix)
-    info = json.loads((run_dir / "model.json").read_text())
     if info.get("format") != MODEL_FORMAT:
         raise UserError("unknown model.json format", str(run_dir / "model.json"), fix)
     try:
@@ -262,10 +227,8 @@ def load_generative(run_dir: str | Path) -> Run:
         model.load_state_dict(load_file(str(run_dir / "model.safetensors")))
     except (OSError, RuntimeError, KeyError, ValueError) as exc:
         raise UserError(f"corrupt or mismatched weights ({type(exc).__name__})", str(run_dir), fix) from None
-    metrics_path, config_path = run_dir / "metrics.json", run_dir / "config.yaml"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    config = yaml.safe_load(config_path.read_text()) if config_path.exists() else {}
-    return Run(dir=run_dir, model=model.eval(), info=info, metrics=metrics, config=config or {})
+    metrics, config = read_metrics_and_config(run_dir)
+    return Run(dir=run_dir, model=model.eval(), info=info, metrics=metrics, config=config)
 
 
 def sample_grid(run_dir: str | Path, out_png: str | Path, *, count: int = 64, seed: int = 0) -> Path:

@@ -58,7 +58,8 @@ from nnrecipe.data import encode_labels, regression_targets, split_indices
 from nnrecipe.errors import UserError
 from nnrecipe.post.temperature import apply_temperature
 from nnrecipe.prepare import _load
-from nnrecipe.run import Run, load
+from nnrecipe.run import Run
+from nnrecipe.tasks import open_run
 from nnrecipe.seqdata import prepare_sequences
 from nnrecipe.training.loop import predict_logits
 
@@ -284,7 +285,7 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None) -> dict:
     Raises UserError when the run cannot be exported, onnx/onnxruntime are missing, or the ONNX
     logits differ from torch's by more than 1e-4 (then nothing is written)."""
     onnx, ort = _require_onnx()
-    run = load(run_dir)
+    run = open_run(run_dir, "export")
     kind = _check_supported(run)
     out = Path(out) if out is not None else Path(run_dir) / "model.onnx"
     if out.suffix.lower() != ".onnx":

@@ -30,6 +30,7 @@ from nnrecipe.training.checkpoint import INCOMPLETE  # re-exported: the marker o
 from nnrecipe.training.loop import predict_logits
 
 MODEL_FORMAT = 1
+FIX = "re-run `nnrecipe fit` to recreate the run"
 
 
 @dataclass
@@ -137,33 +138,42 @@ def _read_yaml(path: Path, fix: str) -> dict:
     return tree or {}
 
 
-def load(run_dir: str | Path, *, model: torch.nn.Module | None = None) -> Run:
-    """Load a trained run (weights + model.json + metrics + config) for prediction.
-
-    A run of the user's own module (``model.name: custom``) rebuilds its class from model.json
-    when it is importable; otherwise pass an instance as `model` and the weights load into it."""
+def read_run_info(run_dir: str | Path) -> dict:
+    """model.json of a complete run directory (a `UserError` saying what is wrong otherwise)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run directory not found: {run_dir}", "RUN_DIR", "pass a directory written by `nnrecipe fit`")
     if (run_dir / INCOMPLETE).exists():
         raise UserError("run is incomplete", str(run_dir), f"resume it with `nnrecipe fit --resume {run_dir}`")
-    fix = "re-run `nnrecipe fit` to recreate the run"
-    info = _read_json(run_dir / "model.json", fix)
-    if isinstance(info, dict) and info.get("task") == "embedding":  # written by nnrecipe.w2vfit
-        raise UserError("a word2vec run holds word vectors, not a predictor", str(run_dir),
-                        "use `nnrecipe similar`, `nnrecipe analogy` or `nnrecipe evaluate RUN --analogies FILE`")
-    if isinstance(info, dict) and info.get("task") == "generative":  # written by nnrecipe.genfit
-        from nnrecipe.genfit import load_generative
-        return load_generative(run_dir)
-    if not isinstance(info, dict) or info.get("format") != MODEL_FORMAT or not (
-            "architecture" in info or isinstance(info.get("ensemble"), list)):
+    info = _read_json(run_dir / "model.json", FIX)
+    if not isinstance(info, dict):
+        raise UserError("model.json is not an nnrecipe model description", str(run_dir / "model.json"), FIX)
+    return info
+
+
+def read_metrics_and_config(run_dir: Path) -> tuple[dict, dict]:
+    metrics = _read_json(run_dir / "metrics.json", FIX) if (run_dir / "metrics.json").exists() else {}
+    config = _read_yaml(run_dir / "config.yaml", FIX) if (run_dir / "config.yaml").exists() else {}
+    return metrics, config or {}
+
+
+def load_predictor(run_dir: str | Path, info: dict | None = None, *, model: torch.nn.Module | None = None) -> Run:
+    """A classifier's or regressor's run (tabular, image, sequence, the user's module, an
+    ensemble): weights + model.json + metrics + config, ready to predict. `nnrecipe.load` finds
+    the family first (`nnrecipe.tasks.load`); this is the predictors' part.
+
+    A run of the user's own module (``model.name: custom``) rebuilds its class from model.json
+    when it is importable; otherwise pass an instance as `model` and the weights load into it."""
+    run_dir = Path(run_dir)
+    info = info if info is not None else read_run_info(run_dir)
+    fix = FIX
+    if info.get("format") != MODEL_FORMAT or not ("architecture" in info or isinstance(info.get("ensemble"), list)):
         raise UserError("model.json is not an nnrecipe model description", str(run_dir / "model.json"), fix)
-    metrics = _read_json(run_dir / "metrics.json", fix) if (run_dir / "metrics.json").exists() else {}
-    config = _read_yaml(run_dir / "config.yaml", fix) if (run_dir / "config.yaml").exists() else {}
+    metrics, config = read_metrics_and_config(run_dir)
     if "ensemble" in info:
-        members = [load(run_dir / name, model=copy.deepcopy(model) if model is not None else None)
+        members = [load_predictor(run_dir / name, model=copy.deepcopy(model) if model is not None else None)
                    for name in info["ensemble"]]
-        return Run(dir=run_dir, model=None, info=info, metrics=metrics, config=config or {}, members=members)
+        return Run(dir=run_dir, model=None, info=info, metrics=metrics, config=config, members=members)
     try:
         if info.get("peft"):  # base weights (SHA-256 checked) + adapter.safetensors
             from nnrecipe.training.peft import load_peft_model
@@ -185,7 +195,7 @@ def load(run_dir: str | Path, *, model: torch.nn.Module | None = None) -> Run:
     model.eval()
     transform = (None if "sequence" in info  # token ids need no numeric transform; the vocab is in model.json
                  else InputTransform.from_saved(info.get("transform") or {}, _read_arrays(run_dir, fix)))
-    return Run(dir=run_dir, model=model, info=info, metrics=metrics, config=config or {}, transform=transform)
+    return Run(dir=run_dir, model=model, info=info, metrics=metrics, config=config, transform=transform)
 
 
 def _read_arrays(run_dir: Path, fix: str) -> dict[str, np.ndarray]:

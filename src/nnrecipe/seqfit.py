@@ -20,26 +20,17 @@ Recurrent classifiers also record ‖∂L/∂x_t‖ at the first and last steps 
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 
-from nnrecipe.config import Config, config_to_dict
-from nnrecipe.data import BOS, EOS, PAD
-from nnrecipe.errors import TrainingDiverged, UserError
-from nnrecipe.evaluation import calibrate, classification_split
+from nnrecipe.config import Config
+from nnrecipe.data import BOS, EOS
+from nnrecipe.errors import UserError
 from nnrecipe.metrics import bleu, exact_match, perplexity, token_accuracy
 from nnrecipe.models.rnn import RecurrentNet, detach_state, early_step_grad_norms
-from nnrecipe.recipe.diagnosis import diagnose_history
-from nnrecipe.rundir import RunInProgress, open_checkpointer, require_empty_out, run_dir_name
-from nnrecipe.run import Run
-from nnrecipe.seqdata import SeqPrepared, prepare_sequences, to_device
-from nnrecipe.seqgen import decode_outputs, sample_text
-from nnrecipe.training.callbacks import EarlyStopping, History, ProgressBar
-from nnrecipe.training.distributed import Distributed, attach as attach_distributed, teardown as teardown_distributed
+from nnrecipe.seqdata import SeqPrepared
+from nnrecipe.seqgen import decode_outputs
 from nnrecipe.training.loop import predict_logits
-from nnrecipe.training.setup import base_lr, make_model, make_trainer, pick_device, seed_everything
 
 RECURRENT = ("rnn", "lstm", "gru")
 
@@ -106,113 +97,10 @@ def make_forward(arch: dict, cfg: Config):
     return lambda model, xb: model(xb)
 
 
-def _grad_profile(model, X, y) -> dict:
+def grad_profile(model, X, y) -> dict:
     x, yb = X[:256], y[:256]
     norms = early_step_grad_norms(model, x, yb, F.cross_entropy)
     return {"first_step": norms[0], "last_step": norms[-1], "ratio_first_last": norms[0] / max(norms[-1], 1e-30)}
-
-
-def fit_sequences(cfg: Config, *, out, progress: bool, resume: bool = False, ctx: Distributed | None = None) -> Run:
-    """Train a sequence model and write its run directory; with `resume`, `out` is an interrupted
-    run whose last checkpoint is restored (the data is regenerated from the seed, so it is the same).
-    With `ctx` (torchrun), every process trains a DDP replica on its slice of each batch, the
-    gradient weighted by its share of the batch's target tokens; rank 0 alone writes."""
-    started = time.perf_counter()
-    main_process = ctx is None or ctx.rank == 0
-    if not resume and main_process:
-        require_empty_out(out)
-    seed = cfg.train.seed
-    seed_everything(seed)
-    data = prepare_sequences(cfg)
-    device = ctx.device if ctx is not None else pick_device(cfg.train.device)
-    tensors = to_device(data.tensors, device)
-    arch = sequence_architecture(cfg, data)
-    X_train, y_train = tensors["train"]
-    first = X_train[0] if isinstance(X_train, tuple) else X_train
-    model = make_model(cfg, arch, device=device, init_batch=first[: cfg.train.batch_size])
-    grads_at_init = (_grad_profile(model, X_train, y_train)
-                     if data.kind == "classify" and arch["name"] in RECURRENT else None)
-    history = History()
-    callbacks = [history, EarlyStopping(patience=cfg.train.patience, min_delta=cfg.train.min_delta)]
-    if progress and main_process:
-        callbacks.append(ProgressBar(cfg.train.epochs, description=f"fit {data.name}"))
-    forward = make_forward(arch, cfg)
-    # per process: ceil(n/W) rows, so the schedule counts the global batches
-    rows = -(-len(y_train) // ctx.world_size) if ctx is not None else len(y_train)
-    trainer = make_trainer(cfg, model, task="classification", train_rows=rows, callbacks=callbacks,
-                           forward=forward)
-    generator = torch.Generator().manual_seed(seed)
-    final = run_dir_name(out, cfg, data.name)
-    final = ctx.broadcast_object(final) if ctx is not None else final  # rank 0's time-stamped name
-    with RunInProgress(final, cfg, resume=resume) as live:  # created (or taken over) when training starts
-        run, history_rows, diverged = _train(cfg, data, tensors, model, arch, trainer, forward, generator,
-                                             live if main_process else None, ctx, started=started,
-                                             grads_at_init=grads_at_init)
-        run.dir = live.finish(run, history_rows) if main_process else final
-    teardown_distributed(ctx)  # every rank waits until rank 0 has committed the run
-    if diverged is not None:
-        diverged.run_dir = run.dir
-        raise diverged
-    return run
-
-
-def _train(cfg: Config, data: SeqPrepared, tensors: dict, model, arch: dict, trainer, forward, generator,
-           live: RunInProgress | None, ctx: Distributed | None, *, started: float, grads_at_init: dict | None):
-    """Checkpointed training, then the task's metrics → (Run without dir, history rows, divergence).
-    `live` is None on the ranks > 0 of a torchrun job, which neither checkpoint nor evaluate."""
-    (X_train, y_train), (X_val, y_val) = tensors["train"], tensors["val"]
-    history, seed = trainer.callbacks[0], cfg.train.seed
-    checkpointer = open_checkpointer(cfg, live) if live is not None else None
-    if checkpointer is not None:
-        trainer.callbacks.append(checkpointer)
-    if ctx is not None:
-        if y_train.dim() == 2:  # token targets: weight each rank by its share of the non-pad tokens
-            ctx.row_weights = (y_train != PAD).sum(dim=1)
-        attach_distributed(trainer, ctx, checkpointer, checkpoint_every_steps=cfg.train.checkpoint_every_steps)
-    diverged = None
-    try:
-        logs = trainer.fit(X_train, y_train, X_val, y_val, epochs=cfg.train.epochs,
-                           batch_size=cfg.train.batch_size, generator=generator)
-    except TrainingDiverged as exc:
-        diverged, logs = exc, {"epochs_run": exc.epoch, "best_epoch": trainer.callbacks[1].best_epoch}
-    train_seconds = time.perf_counter() - started + (checkpointer.elapsed_before if checkpointer else 0.0)
-    model.eval()
-    if live is None:  # another rank writes the run
-        return Run(dir=None, model=model, info={}, metrics={}, config=config_to_dict(cfg)), history.rows, diverged
-    metrics = {"task": "classification", "kind": data.kind, "model": arch["name"],
-               "epochs_run": logs["epochs_run"], "best_epoch": logs.get("best_epoch", 0),
-               "train_seconds": train_seconds, "seed": seed, "lr": base_lr(cfg),
-               "status": "ok" if diverged is None else f"diverged: {diverged}",
-               "diagnosis": diagnose_history(history.rows, task="classification"),
-               "vocab_size": len(data.src_vocab)}
-    temperature = 1.0
-    if data.kind == "classify":
-        calibration = calibrate(model, X_val, y_val, cfg)
-        temperature = calibration["temperature"]
-        metrics["calibration"] = calibration
-        for split in ("test", "val"):
-            metrics[split] = classification_split(model, *tensors[split], data.class_names, temperature,
-                                                  cfg.calibration.ece_bins)
-        if grads_at_init is not None:
-            metrics["input_grad_norms"] = {"init": grads_at_init,
-                                           "trained": _grad_profile(model, X_train, y_train)}
-    elif data.kind == "lm":
-        metrics["test"] = lm_split(model, *tensors["test"], forward)
-        metrics["val"] = lm_split(model, X_val, y_val, forward)
-        prompt = data.texts["test"].sources[0][:20]
-        metrics["sample"] = {"prompt": prompt, "temperature": cfg.text.sample_temperature,
-                             "text": sample_text(model, arch, data.src_vocab, prompt, cfg.text.sample_length,
-                                                 temperature=cfg.text.sample_temperature, seed=seed)}
-    else:
-        metrics["test"] = seq2seq_split(model, arch, data, tensors, "test", cfg, forward)
-        metrics["val"] = seq2seq_split(model, arch, data, tensors, "val", cfg, forward)
-    info = {"task": "classification", "architecture": arch, "sequence": data.info(),
-            "class_names": data.class_names, "temperature": temperature, "feature_names": ["text"],
-            "target_name": cfg.text.label_column, "data": data.name,
-            "decoding": {"beam": cfg.text.beam, "length_penalty": cfg.text.length_penalty,
-                         "max_len": cfg.text.max_len}}
-    run = Run(dir=None, model=model.cpu().eval(), info=info, metrics=metrics, config=config_to_dict(cfg))
-    return run, history.rows, diverged
 
 
 def lm_split(model, X, y, forward) -> dict:
@@ -248,4 +136,4 @@ def seq2seq_split(model, arch: dict, data: SeqPrepared, tensors: dict, split: st
     return result
 
 
-__all__ = ["BOS", "fit_sequences", "make_forward", "model_name", "sequence_architecture"]
+__all__ = ["BOS", "make_forward", "model_name", "sequence_architecture"]

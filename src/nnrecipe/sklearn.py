@@ -54,7 +54,7 @@ except ImportError:  # older scikit-learn: the estimator method it replaced
     def validate_data(estimator, X="no_validation", y="no_validation", **kwargs):
         return estimator._validate_data(X, y, **kwargs)
 
-from nnrecipe.pipeline import fit as nn_fit
+from nnrecipe.driver import fit as nn_fit
 from nnrecipe.rundir import plots_and_report
 
 __all__ = ["NNClassifier", "NNRegressor", "EXPECTED_FAILED_CHECKS"]

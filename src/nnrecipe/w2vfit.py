@@ -1,4 +1,4 @@
-"""`fit` for word2vec runs (`model.name: word2vec`) and what a run of word vectors answers:
+"""The word2vec loop (word2vec.c's sparse SGD) and what a run of word vectors answers:
 nearest words, analogies and analogy-question accuracy.
 
 Training (models/word2vec.py has the formulas): each epoch the corpus is subsampled, cut into
@@ -25,7 +25,6 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,15 +33,14 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from nnrecipe.config import Config, config_to_dict, save_config
-from nnrecipe.data.corpus import PREFIX, WordVocab, encode_corpus, load_corpus, read_analogies
-from nnrecipe.errors import TrainingDiverged, UserError
+from nnrecipe.config import Config, save_config
+from nnrecipe.data.corpus import read_analogies
+from nnrecipe.errors import UserError
 from nnrecipe.models.word2vec import (Word2Vec, cbow_windows, draw_negatives, keep_probability,
                                       noise_distribution, skipgram_pairs)
-from nnrecipe.rundir import EpochCheckpoints, RunInProgress, atomic_dir, require_empty_out, run_dir_name, write_history
+from nnrecipe.rundir import atomic_dir, write_history
 from nnrecipe.run import Run, save_model
 from nnrecipe.training.checkpoint import capture_rng, restore_rng
-from nnrecipe.training.setup import pick_device, seed_everything
 
 CHUNK_TOKENS = 1_000_000  # tokens turned into pairs at once (bounds memory: ~2·window pairs per token)
 DEFAULT_LR = {1: 0.025, 0: 0.05}  # word2vec.c: skip-gram, CBOW
@@ -232,75 +230,7 @@ def train_word2vec(model: Word2Vec, ids: torch.Tensor, sentence: torch.Tensor, c
     return rows
 
 
-def fit_word2vec(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
-    """Train word vectors into a run directory, checkpointing every epoch (`resume` continues one)."""
-    started = time.perf_counter()
-    if not resume:
-        require_empty_out(out)
-    seed_everything(cfg.train.seed)
-    w = cfg.word2vec
-    analogy_source = w.analogies or (cfg.data.source if cfg.data.source == f"{PREFIX}synthetic" else None)
-    questions = read_analogies(analogy_source) if analogy_source else None  # fail before training
-    sentences, name = load_corpus(cfg.data.source)
-    vocab = WordVocab.build(sentences, min_count=w.min_count, max_size=w.max_vocab)
-    ids, sentence = encode_corpus(sentences, vocab)
-    del sentences
-    device = pick_device(cfg.train.device)
-    # sparse gradients touch only a batch's rows; a dense V×D gradient per step costs more once
-    # V·D passes ~10⁶ (measured: 8× slower at V = 10⁵, D = 100; slightly faster at V = 500)
-    model = Word2Vec(len(vocab), w.dim, sparse=len(vocab) * w.dim >= SPARSE_FROM).to(device)
-    lr = w.lr or DEFAULT_LR[w.sg]
-    epochs = cfg.train.epochs
-    log = (lambda r: sys.stderr.write(f"epoch {r['epoch']}/{epochs}  loss {r['train_loss']:.4f}  "
-                                      f"lr {r['lr']:.2e}  {ids.numel() / r['seconds']:,.0f} words/s\n")) \
-        if progress else None
-    # per-step tensors are small (batch × (1+k) × D): on a busy 2-core machine, two OpenMP threads ran
-    # the synthetic fit 18× slower than one (each op waits for the descheduled thread)
-    final = run_dir_name(out, cfg, name)
-    with RunInProgress(final, cfg, resume=resume) as live:  # created (or taken over) when training starts
-        checkpoints = EpochCheckpoints(cfg, live)
-        with intra_op_threads(w.threads):
-            rows = train_word2vec(model, ids, sentence, torch.tensor(vocab.counts), sg=bool(w.sg), window=w.window,
-                                  negative=w.negative, ns_exponent=w.ns_exponent, sample=w.sample, lr=lr,
-                                  min_lr_factor=w.min_lr_factor, batch_size=w.batch_size, epochs=epochs,
-                                  generator=torch.Generator().manual_seed(cfg.train.seed), device=device,
-                                  on_epoch=log, checkpoint=checkpoints, resume=checkpoints.resume)
-        return _finish(cfg, model, vocab, ids, rows, name, analogy_source, questions, started, live)
-
-
-def _finish(cfg: Config, model: Word2Vec, vocab: WordVocab, ids: torch.Tensor, rows: list[dict], name: str,
-            analogy_source, questions, started: float, live: RunInProgress) -> Run:
-    """Metrics and analogies, committed into the run directory (`live`); raises if training diverged."""
-    w = cfg.word2vec
-    lr = w.lr or DEFAULT_LR[w.sg]
-    loop_seconds = sum(r["seconds"] for r in rows)  # epochs only (building SGD imports torch._dynamo: seconds)
-    last = rows[-1]["train_loss"]
-    model = model.cpu().eval()
-    vectors = WordVectors(vocab.words, model.vectors.clone())
-    metrics = {"task": "embedding", "model": "word2vec", "architecture": "skip-gram" if w.sg else "cbow",
-               "data": name, "vocab_size": len(vocab), "dim": w.dim, "corpus_words": ids.numel(),
-               "epochs_run": len(rows), "lr": lr, "seed": cfg.train.seed,
-               "status": "ok" if math.isfinite(last) else f"diverged: loss {last} in epoch {len(rows)}",
-               "final_loss": last, "train_seconds": loop_seconds,
-               "words_per_second": len(rows) * ids.numel() / loop_seconds,
-               "examples_per_second": sum(r["examples"] for r in rows) / loop_seconds,
-               "examples": "positive pairs" if w.sg else "windows"}
-    if questions is not None:
-        metrics["analogies"] = {"file": analogy_source, **score_analogies(vectors, questions)}
-    metrics["total_seconds"] = time.perf_counter() - started
-    info = {"task": "embedding", "model": "word2vec", "data": name, "vectors": "vectors.txt",
-            "word2vec": {"sg": w.sg, "dim": w.dim, "window": w.window, "negative": w.negative},
-            "vocab": vocab.words, "counts": vocab.counts}
-    run = Run(dir=None, model=model, info=info, metrics=metrics, config=config_to_dict(cfg))
-    run.dir = live.commit(lambda directory: _write(run, rows, cfg, vectors, directory))
-    if not math.isfinite(last):
-        diverged = TrainingDiverged(sum(r["examples"] for r in rows) // w.batch_size, len(rows), last)
-        diverged.run_dir = run.dir  # holds the weights from before the failing epoch
-        raise diverged
-    return run
-
-
-def _write(run: Run, rows: list[dict], cfg: Config, vectors: WordVectors, final: Path) -> Path:
+def write_run_files(run: Run, rows: list[dict], cfg: Config, vectors: WordVectors, final: Path) -> Path:
     from nnrecipe.report.plots import plot_run
 
     with atomic_dir(final) as tmp:
@@ -336,6 +266,6 @@ def format_fit_summary(m: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["WordVectors", "analogy", "evaluate_analogies", "fit_word2vec", "format_analogy_accuracy",
-           "format_fit_summary", "intra_op_threads", "load_vectors", "read_word2vec_text", "score_analogies",
+__all__ = ["WordVectors", "analogy", "evaluate_analogies", "format_analogy_accuracy",
+           "format_fit_summary", "intra_op_threads", "load_vectors", "read_word2vec_text", "score_analogies", "write_run_files",
            "similar", "train_word2vec", "write_word2vec_text"]

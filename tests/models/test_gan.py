@@ -92,7 +92,7 @@ def test_a_few_epochs_move_d_of_g_and_log_every_column():
                                     "generative.hidden=[32,16]", "optimizer.lr=1e-3"])
     gan = build_gan(_spec())
     fixed = torch.randn(4, 8)
-    rows, snaps = train_gan(gan, X, cfg, epochs=4, fixed_noise=fixed, keep=[2, 4])
+    rows, snaps = train_gan(gan, X, cfg, epochs=4, fixed_noise=fixed, keep=[2, 4], base_lr=1e-3)
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     assert all(set(COLUMNS) <= set(r) and all(math.isfinite(r[c]) for c in COLUMNS) for r in rows)
     assert sorted(snaps) == [2, 4] and snaps[4].shape == (4, 1, 8, 8)

@@ -51,7 +51,7 @@ def test_training_data_chooses_the_path():
 
 
 def test_fit_with_dataloader_gives_the_same_run(tmp_path):
-    from nnrecipe.pipeline import fit
+    from nnrecipe.driver import fit
     fit("iris", overrides=FAST, out=tmp_path / "a")
     fit("iris", overrides=FAST + ["train.loader=dataloader"], out=tmp_path / "b")
     ha, hb = (tmp_path / "a" / "history.csv").read_text(), (tmp_path / "b" / "history.csv").read_text()

@@ -12,7 +12,7 @@ from nnrecipe.models import MLP
 from nnrecipe.training.callbacks import EarlyStopping, History
 from nnrecipe.training.loop import Trainer
 from nnrecipe.training.schedules import build_schedule
-from nnrecipe.training.setup import base_lr
+from nnrecipe.training.setup import initial_lr as base_lr
 
 
 def _trainer(loss_fn, *, nan_policy="stop", clip="none"):

@@ -57,7 +57,7 @@ def _print_sequence_metrics(m: dict) -> None:
 
 
 def _cmd_fit(args) -> int:
-    from nnrecipe.pipeline import fit
+    from nnrecipe.driver import fit
 
     overrides = _flag_sets(args) + (["train.scale_lr=true"] if args.scale_lr else [])
     overrides += ["train.tensorboard=true"] if args.tensorboard else []

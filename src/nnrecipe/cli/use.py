@@ -10,12 +10,10 @@ from nnrecipe.errors import UserError
 
 
 def _cmd_predict(args) -> int:
-    from nnrecipe.genfit import refuse_generative
     from nnrecipe.inference import predict
-    from nnrecipe.run import load
+    from nnrecipe.tasks import open_run
 
-    refuse_generative(args.run, "predict")
-    text = predict(load(args.run), args.data, out=args.out)
+    text = predict(open_run(args.run, "predict"), args.data, out=args.out)
     if args.out is None:
         sys.stdout.write(text)
     else:
@@ -25,9 +23,7 @@ def _cmd_predict(args) -> int:
 
 def _cmd_calibrate(args) -> int:
     from nnrecipe.calibrate import recalibrate
-    from nnrecipe.genfit import refuse_generative
 
-    refuse_generative(args.run, "calibrate")
     r = recalibrate(args.run, args.data)
     print(f"calibration on {r['source']}: T = {r['temperature']:.4f}")
     for name in ("nll", "ece", "mce"):
@@ -66,15 +62,16 @@ def _cmd_compress(args) -> int:
 
 
 def _cmd_sample(args) -> int:
-    from nnrecipe.genfit import is_generative_run, sample_grid
-    from nnrecipe.run import load
+    from nnrecipe.genfit import sample_grid
     from nnrecipe.seqinfer import sample
+    from nnrecipe.tasks import open_run
 
-    if is_generative_run(args.run):
+    run = open_run(args.run, "sample")
+    if run.task == "generative":  # images to a PNG; a language model's text to stdout
         out = args.out or "samples.png"
         print(f"wrote {sample_grid(args.run, out, count=args.count, seed=args.seed)}")
         return 0
-    print(sample(load(args.run), args.prompt, length=args.length, temperature=args.temperature, seed=args.seed))
+    print(sample(run, args.prompt, length=args.length, temperature=args.temperature, seed=args.seed))
     return 0
 
 
@@ -115,7 +112,7 @@ def _cmd_analogy(args) -> int:
 def _cmd_evaluate(args) -> int:
     from nnrecipe.evaluation import evaluate_detection
     from nnrecipe.inference import evaluate
-    from nnrecipe.run import load
+    from nnrecipe.tasks import open_run
 
     if args.analogies:
         return _analogy_accuracy(args)
@@ -128,10 +125,7 @@ def _cmd_evaluate(args) -> int:
         raise UserError("evaluate needs a run and labelled data", "RUN_DIR/--data",
                         "pass `nnrecipe evaluate RUN_DIR --data SOURCE` (or --task detection --gt --pred)")
     else:
-        from nnrecipe.genfit import refuse_generative
-
-        refuse_generative(args.run, "evaluate")
-        result = evaluate(load(args.run), args.data, out=args.out)
+        result = evaluate(open_run(args.run, "evaluate"), args.data, out=args.out)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -50,7 +50,6 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from nnrecipe.training.callbacks import Callback
-from nnrecipe.config import is_sequence_run
 from nnrecipe.errors import UserError
 from nnrecipe.training.checkpoint import INCOMPLETE, restore
 
@@ -264,24 +263,17 @@ def fault_injection(this_rank: int) -> FaultInjection | None:
     return FaultInjection(spec, this_rank) if spec else None
 
 
-# -- wiring into `nnrecipe.pipeline` ---------------------------------------------------------------
+# -- wiring into `nnrecipe.driver` -----------------------------------------------------------------
 
-def join(cfg, *, out, resume: bool) -> tuple[Distributed | None, bool]:
-    """Under torchrun with several processes: join the group, and decide on rank 0 (for every rank)
-    whether to resume: asked for, or --out already holds an incomplete run (``INCOMPLETE`` marker),
-    which is what an elastic restart (``--max-restarts``) or a rerun of the same command finds.
-    (None, resume) for a single process."""
-    from nnrecipe.training.setup import pick_device
-
+def join(cfg, *, out, resume: bool, device: torch.device) -> tuple[Distributed | None, bool]:
+    """Under torchrun with several processes: join the group on `device`, and decide on rank 0 (for
+    every rank) whether to resume: asked for, or --out already holds an incomplete run
+    (``INCOMPLETE`` marker), which is what an elastic restart (``--max-restarts``) or a rerun of
+    the same command finds. (None, resume) for a single process. Which tasks may run here is the
+    driver's to say (`nnrecipe.tasks.base.Task.data_parallel`)."""
     if world_size_from_env() <= 1:
         return None, resume
-    if cfg.model.name in ("autoencoder", "vae", "gan", "word2vec"):
-        raise UserError("only classifier/regressor fits (tabular, image and sequence models, ensembles) train "
-                        "on several processes", "torchrun", "run generative models and word2vec without torchrun")
-    if is_sequence_run(cfg) and cfg.text.tbptt:
-        raise UserError("text.tbptt runs a language model chunk by chunk, which a DDP replica cannot do",
-                        "torchrun", "drop text.tbptt, or train on one process")
-    ctx = setup(pick_device(cfg.train.device))
+    ctx = setup(device)
     if ctx.rank == 0 and not resume and out:
         resume = (Path(out) / INCOMPLETE).exists()
     return ctx, ctx.broadcast_object(resume)

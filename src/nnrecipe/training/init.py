@@ -76,7 +76,7 @@ from torch import nn
 
 from nnrecipe.config import InitConfig
 from nnrecipe.errors import UserError
-from nnrecipe.models.recurrent_init import GATE_BIASES, init_recurrent
+from nnrecipe.models.recurrent_init import init_recurrent
 
 _WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)

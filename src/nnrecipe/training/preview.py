@@ -10,16 +10,18 @@ import csv
 from pathlib import Path
 
 from nnrecipe.config import resolve_config, schedule_name
-from nnrecipe.training.optim import default_lr
 from nnrecipe.training.schedules import build_schedule, schedule_table
+from nnrecipe.training.setup import initial_lr
 
 
 def preview_schedule(name: str, *, steps: int, lr: float | None = None, overrides: list[str] | None = None,
                      config: str | Path | None = None) -> list[float]:
-    """LRs for steps 0…steps−1 of schedule `name` (base LR: `lr`, else optimizer.lr, else its default)."""
+    """LRs for steps 0…steps−1 of schedule `name`; η₀ is `lr`, else the one `fit` computes
+    (`nnrecipe.training.setup.initial_lr`: optimizer.lr or its default, scaled as the config says)."""
     cfg = resolve_config(file=config, overrides=[f"schedule.name={name}", *(overrides or [])])
-    base = lr or cfg.optimizer.lr or default_lr(cfg.optimizer.name)
-    return schedule_table(build_schedule(cfg.schedule.model_copy(update={"name": schedule_name(cfg)}), base_lr=base, total_steps=steps), steps)
+    base = lr or initial_lr(cfg)
+    spec = cfg.schedule.model_copy(update={"name": schedule_name(cfg)})
+    return schedule_table(build_schedule(spec, base_lr=base, total_steps=steps), steps)
 
 
 def key_steps(lrs: list[float], count: int = 11) -> list[int]:

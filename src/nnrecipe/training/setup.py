@@ -126,7 +126,7 @@ def check_output_shape(model: nn.Module, xb: torch.Tensor, *, task: str, classes
                         "make the last layer's width match the task (or pass task='regression')")
 
 
-def base_lr(cfg: Config) -> float:
+def initial_lr(cfg: Config) -> float:
     """η₀; with `train.scale_lr`, the linear scaling rule η₀·B/B_ref (Goyal et al. 2017), B = the rows
     per optimizer step = batch_size · accumulate · W processes (torchrun); when fine-tuning from
     pretrained weights, × ``transfer.lr_factor`` (1/10 by default)."""
@@ -141,13 +141,16 @@ def base_lr(cfg: Config) -> float:
 
 def make_trainer(cfg: Config, model: nn.Module, *, task: str, train_rows: int,
                  callbacks: list[Callback], augment=None, lr_scales: dict[int, float] | None = None,
-                 forward=None, loss=None) -> Trainer:
+                 forward=None, loss=None, base_lr: float | None = None) -> Trainer:
     """Optimizer (decay groups), per-iteration schedule, clipping and penalties for `model`; the
     speed options (`nnrecipe.training.precision`): precision, channels_last, torch.compile.
-    `loss` (out, y) -> scalar replaces the task's loss (a user's own, e.g. ``nn.HuberLoss()``)."""
+    `loss` (out, y) -> scalar replaces the task's loss (a user's own, e.g. ``nn.HuberLoss()``).
+    `base_lr`: η₀ as the caller computed it (the driver, once per fit); default `initial_lr(cfg)`."""
     t = cfg.train
     steps_per_epoch = max(1, -(-train_rows // (t.batch_size * t.accumulate)))  # optimizer steps
-    schedule = build_schedule(cfg.schedule.model_copy(update={"name": schedule_name(cfg)}), base_lr=base_lr(cfg), total_steps=steps_per_epoch * cfg.train.epochs)
+    lr = base_lr if base_lr is not None else initial_lr(cfg)
+    schedule = build_schedule(cfg.schedule.model_copy(update={"name": schedule_name(cfg)}), base_lr=lr,
+                              total_steps=steps_per_epoch * cfg.train.epochs)
     reg = cfg.regularization
     device = next(model.parameters()).device
     precision = Precision.for_device(t.precision, device) if t.precision != "fp32" else None
