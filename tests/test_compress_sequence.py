@@ -19,8 +19,8 @@ from nnrecipe.post.compressed_io import load_compressed_model, save_compressed
 from nnrecipe.post.prune import global_magnitude_prune
 from nnrecipe.post.quantize import quantize_dynamic_int8
 from nnrecipe.post.quantized_rnn_io import unpack_cell
-from nnrecipe.seqdata import prepare_sequences
-from nnrecipe.seqinfer import predict_texts
+from nnrecipe.sequence_data import prepare_sequences
+from nnrecipe.sequence_inference import predict_texts
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from testutil import TINY_SEQ, fit_tiny_memory_lstm, set_args, write_csv
 import nnrecipe
 from nnrecipe.cli import main
 from nnrecipe.config import resolve_config
-from nnrecipe.seqdata import load_task
-from nnrecipe.seqinfer import predict_texts
+from nnrecipe.sequence_data import load_task
+from nnrecipe.sequence_inference import predict_texts
 
 SAME = ("accuracy", "loss", "f1_macro", "ece", "confusion_matrix", "per_class")
 

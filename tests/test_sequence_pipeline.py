@@ -13,7 +13,7 @@ import torch
 import nnrecipe
 from nnrecipe.cli import main
 from nnrecipe.data import Vocab, pad_batch
-from nnrecipe.seqinfer import predict_texts, sample
+from nnrecipe.sequence_inference import predict_texts, sample
 
 SMALL = ["train.epochs=2", "model.rnn_hidden=32", "model.embed_dim=16", "model.dim=32", "model.depth=1",
          "train.batch_size=32", "train.log_every=5"]

@@ -17,7 +17,7 @@ test split. Both splits are rebuilt from the run's config.yaml exactly as `fit` 
 seed, same split, same train-split statistics), as `nnrecipe calibrate` does.
 
 Sequence classifiers (rnn/lstm/gru/transformer on ``seq:…`` tasks or text CSVs; not language models
-or seq2seq) take their token-id splits from `nnrecipe.seqdata.prepare_sequences` with the saved
+or seq2seq) take their token-id splits from `nnrecipe.sequence_data.prepare_sequences` with the saved
 vocabulary's check. Their quantization is dynamic int8 of the Linear and LSTM/GRU layers (a plain
 RNN's recurrent weights stay float: torch has no int8 kernel for it). Their recurrent matrices are
 pruned in the global pool, so pruned+quantized is a sparse int8 LSTM/GRU: symmetric int8 keeps the
@@ -57,7 +57,7 @@ from nnrecipe.prepare import prepare_for, prepare_lazy, to_streams
 from nnrecipe.rundir import atomic_dir, require_empty_out
 from nnrecipe.run import Run
 from nnrecipe.tasks import open_run
-from nnrecipe.seqdata import prepare_sequences
+from nnrecipe.sequence_data import prepare_sequences
 from nnrecipe.training.data_loading import close_streams, first_rows
 from nnrecipe.training.loop import predict_logits
 

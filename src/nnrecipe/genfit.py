@@ -1,5 +1,5 @@
 """`fit` for generative models (``model.name: autoencoder | vae | gan``): images → [0, 1] →
-model → training (`nnrecipe.aefit`, `nnrecipe.ganfit`) → scores → figures → run directory.
+model → training (`nnrecipe.tasks.autoencoder`, `nnrecipe.tasks.gan`) → scores → figures → run directory.
 
 Data: any image source (digits, an image folder, a 4-D .npz); pixels are mapped to [0, 1] with
 the training split's range, x' = (x − lo)/(hi − lo) (digits: lo = 0, hi = 16), and split like

@@ -14,7 +14,7 @@ def predict(run: Run, source: str, *, out: str | Path | None = None) -> str:
     """Predict every row (or image, or text) of `source`; write CSV to `out` (or return it as text).
 
     Image sources get a leading ``file`` column (paths relative to the folder); sequence runs write
-    ``input,prediction[,prob_…]`` (`nnrecipe.seqinfer`)."""
+    ``input,prediction[,prob_…]`` (`nnrecipe.sequence_inference`)."""
     check_command(run.dir, run.info, "predict")
     text = task_for_info(run.info).predict(run, source)
     if out:

@@ -60,7 +60,7 @@ from nnrecipe.post.temperature import apply_temperature
 from nnrecipe.prepare import _load
 from nnrecipe.run import Run
 from nnrecipe.tasks import open_run
-from nnrecipe.seqdata import prepare_sequences
+from nnrecipe.sequence_data import prepare_sequences
 from nnrecipe.training.loop import predict_logits
 
 TOLERANCE = 1e-4  # max |Δ logits| accepted for a float32 graph

@@ -10,7 +10,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from nnrecipe.aefit import evaluate_autoencoder, interpolation_pairs, make_loss, pack_forward
+from nnrecipe.tasks.autoencoder import evaluate_autoencoder, interpolation_pairs, make_loss, pack_forward
 from nnrecipe.metrics.generative import bernoulli_nll
 from nnrecipe.models.autoencoder import build_autoencoder, conv_base_size, reparameterize
 

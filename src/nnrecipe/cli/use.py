@@ -63,7 +63,7 @@ def _cmd_compress(args) -> int:
 
 def _cmd_sample(args) -> int:
     from nnrecipe.genfit import sample_grid
-    from nnrecipe.seqinfer import sample
+    from nnrecipe.sequence_inference import sample
     from nnrecipe.tasks import open_run
 
     run = open_run(args.run, "sample")

@@ -1,5 +1,5 @@
-"""Token sequences: text classification, language models and seq2seq (`nnrecipe.seqfit` has the
-architectures, forward functions and metrics; `nnrecipe.seqdata` the tokenization and splits).
+"""Token sequences: text classification, language models and seq2seq (`nnrecipe.sequence_model` has the
+architectures, forward functions and metrics; `nnrecipe.sequence_data` the tokenization and splits).
 
 What is particular to this family: vocabularies built on the training split and saved in
 model.json, pad id 0 ignored by the loss and the metrics, a forward per kind (seq2seq's teacher
@@ -17,10 +17,10 @@ from nnrecipe.data import PAD
 from nnrecipe.errors import UserError
 from nnrecipe.evaluation import calibrate, classification_split
 from nnrecipe.prepare import Provided
-from nnrecipe.seqdata import SeqPrepared, prepare_sequences, to_device
-from nnrecipe.seqfit import RECURRENT, grad_profile, lm_split, make_forward, seq2seq_split, sequence_architecture
-from nnrecipe.seqgen import sample_text
-from nnrecipe.seqinfer import evaluate_sequences, predict_sequences
+from nnrecipe.sequence_data import SeqPrepared, prepare_sequences, to_device
+from nnrecipe.sequence_model import RECURRENT, grad_profile, lm_split, make_forward, seq2seq_split, sequence_architecture
+from nnrecipe.sequence_decoding import sample_text
+from nnrecipe.sequence_inference import evaluate_sequences, predict_sequences
 from nnrecipe.tasks.base import Evaluated, Fitted, Loop, Member, Task
 from nnrecipe.training.distributed import world_size_from_env
 from nnrecipe.training.setup import make_model

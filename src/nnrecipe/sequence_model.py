@@ -1,4 +1,5 @@
-"""`fit` for token sequences: seqdata → model → the same Trainer → sequence metrics → run directory.
+"""The sequence family's models, forward functions and split metrics, shared by its task
+(`nnrecipe.tasks.sequence`) and by inference on a finished run (`nnrecipe.sequence_inference`).
 
 Model per task (``model.name``; ``mlp``, the tabular default, means lstm for classify/lm and
 seq2seq for seq2seq):
@@ -28,8 +29,8 @@ from nnrecipe.data import BOS, EOS
 from nnrecipe.errors import UserError
 from nnrecipe.metrics import bleu, exact_match, perplexity, token_accuracy
 from nnrecipe.models.rnn import RecurrentNet, detach_state, early_step_grad_norms
-from nnrecipe.seqdata import SeqPrepared
-from nnrecipe.seqgen import decode_outputs
+from nnrecipe.sequence_data import SeqPrepared
+from nnrecipe.sequence_decoding import decode_outputs
 from nnrecipe.training.loop import predict_logits
 
 RECURRENT = ("rnn", "lstm", "gru")

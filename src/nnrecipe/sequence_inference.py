@@ -5,7 +5,7 @@ Inputs: a CSV with the run's text column (``text.text_column``, or ``text.source
 seq2seq) or a plain .txt file with one input per line. The vocabulary saved in model.json encodes
 them exactly as in training (unknown tokens → <unk>, truncated to ``text.max_len``).
 
-`evaluate_sequences` scores labelled text with fit's own encoding (`seqdata.encode_split`) and
+`evaluate_sequences` scores labelled text with fit's own encoding (`sequence_data.encode_split`) and
 fit's own metric blocks, so the test split written to a CSV reproduces metrics.json's "test":
 - classify: a CSV with ``text.text_column`` and ``text.label_column`` → the tabular classification
   metrics of softmax(z / T), T the run's fitted temperature.
@@ -30,9 +30,9 @@ from nnrecipe.errors import UserError
 from nnrecipe.evaluation import classification_split
 from nnrecipe.post.temperature import apply_temperature
 from nnrecipe.run import Run
-from nnrecipe.seqdata import SeqPrepared, encode_split
-from nnrecipe.seqfit import lm_split, make_forward, seq2seq_split
-from nnrecipe.seqgen import decode_outputs, sample_text
+from nnrecipe.sequence_data import SeqPrepared, encode_split
+from nnrecipe.sequence_model import lm_split, make_forward, seq2seq_split
+from nnrecipe.sequence_decoding import decode_outputs, sample_text
 from nnrecipe.training.loop import predict_logits
 
 
