@@ -19,7 +19,11 @@ from pathlib import Path
 import pytest
 import torch
 
+import nnrecipe
 from nnrecipe.driver import fit
+from nnrecipe.errors import UserError
+from nnrecipe.tasks import TASKS, task_name
+from nnrecipe.config import resolve_config
 from nnrecipe.training.checkpoint import latest_checkpoint, load_checkpoint
 from nnrecipe.training.distributed import FAULT_ENV, Distributed
 
@@ -88,18 +92,6 @@ def test_shard_batches_partitions_each_global_batch_with_row_weights():
 
 
 @pytest.mark.slow
-def test_two_processes_at_half_batch_match_one_process(two_procs, tmp_path):
-    one = tmp_path / "one"
-    fit("digits", overrides=[*SETS, f"train.batch_size={B}", "train.checkpoint_every_steps=5"], out=one)
-    assert_same_curves(one, two_procs, epochs=3)
-    assert final_step(one) == final_step(two_procs)  # same number of (global) steps
-    # only rank 0 wrote: the run directory's files and nothing else in the working directory
-    assert RUN_FILES <= {p.name for p in two_procs.iterdir()}
-    assert not list(two_procs.glob(".final-*")) and not (two_procs / "INCOMPLETE").exists()
-    assert sorted(p.name for p in two_procs.parent.iterdir()) == ["run"]
-
-
-@pytest.mark.slow
 def test_killed_worker_is_restarted_and_resumes_from_the_last_checkpoint(two_procs, tmp_path):
     # rank 1 dies after step 13 (checkpoints at steps 5 and 10 exist) on the first attempt only
     done = torchrun(tmp_path / "run", tmp_path, extra_env={FAULT_ENV: "1:13"}, max_restarts=1)
@@ -109,24 +101,6 @@ def test_killed_worker_is_restarted_and_resumes_from_the_last_checkpoint(two_pro
     assert (run / "metrics.json").is_file() and not (run / "INCOMPLETE").exists()
     assert final_step(run) == final_step(two_procs)
     assert history(run) == history(two_procs)  # resumed exactly: same weights, same statistics
-
-
-# seq2seq on strings of 1-12 symbols: the batches' target token counts differ between the two halves
-SEQ_SETS = ["text.task_size=192", "model.rnn_hidden=16", "model.embed_dim=8", "model.dropout=0", "train.epochs=2",
-            "train.log_every=5"]
-
-
-@pytest.mark.slow
-def test_seq2seq_on_two_processes_matches_one_process_token_for_token(tmp_path):
-    """Rank weights are shares of the global batch's target tokens, so the token-mean loss and its
-    gradient equal the single process's (row shares would not: the halves hold different lengths)."""
-    done = torchrun(tmp_path / "two", tmp_path, data="seq:reverse", settings=SEQ_SETS)
-    assert done.returncode == 0, done.stderr[-3000:]
-    one = tmp_path / "one"
-    fit("seq:reverse", overrides=[*SEQ_SETS, f"train.batch_size={B}", "train.checkpoint_every_steps=5"], out=one)
-    assert_same_curves(one, tmp_path / "two", epochs=2)
-    assert final_step(one) == final_step(tmp_path / "two")
-    assert (tmp_path / "two" / "metrics.json").is_file() and not (tmp_path / "two" / "INCOMPLETE").exists()
 
 
 def test_token_weights_split_each_batch_by_target_tokens():
@@ -142,35 +116,60 @@ def test_token_weights_split_each_batch_by_target_tokens():
     assert shares == [pytest.approx(6 / 21), pytest.approx(15 / 21)]
 
 
-@pytest.mark.slow
-def test_ensemble_members_train_data_parallel_like_one_process(tmp_path):
-    """Each member of a 2-member ensemble trains on both processes in turn; every member's curve
-    matches the single process's, and rank 0 writes the one ensemble run (members/0, members/1)."""
-    sets = [*SETS, "train.ensemble=2", "train.epochs=2"]
-    done = torchrun(tmp_path / "two", tmp_path, settings=sets)
-    assert done.returncode == 0, done.stderr[-3000:]
-    one = tmp_path / "one"
-    fit("digits", overrides=[*sets, f"train.batch_size={B}", "train.checkpoint_every_steps=5"], out=one)
-    for i in range(2):
-        h1, h2 = history(one / "members" / str(i)), history(tmp_path / "two" / "members" / str(i))
-        assert len(h1) == len(h2) == 2
-        for a, b in zip(h1, h2):
-            for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
-                assert math.isclose(float(a[key]), float(b[key]), rel_tol=1e-5), (i, key, a[key], b[key])
-    assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["member-0", "member-1"]
-    assert (tmp_path / "two" / "model.json").is_file() and not (tmp_path / "two" / "INCOMPLETE").exists()
+# seq2seq on strings of 1-12 symbols: the batches' target token counts differ between the two halves
+SEQ_SETS = ["text.task_size=192", "model.rnn_hidden=16", "model.embed_dim=8", "model.dropout=0", "train.epochs=2",
+            "train.log_every=5"]
+# the user's module (tests/usermodels.py); augmentation off: each process draws its own crops
+CUSTOM_SETS = [*SETS[2:], "model.name=custom", "model.class_path=usermodels:FlatMLP", "augment.enabled=false"]
+PARALLEL = {  # every task that trains data-parallel: (data, settings, epochs)
+    "tabular": ("digits", SETS, 3),
+    "tabular ensemble": ("digits", [*SETS, "train.ensemble=2", "train.epochs=2"], 2),
+    "sequence": ("seq:reverse", SEQ_SETS, 2),
+    "custom": ("digits", CUSTOM_SETS, 3),
+}
+
+
+def test_every_task_is_declared_parallel_or_refused():
+    assert {task_name(resolve_config(overrides=[f"data.source={d}", *sets])) for d, sets, _ in PARALLEL.values()} \
+        == {name for name, task in TASKS.items() if task.data_parallel}
 
 
 @pytest.mark.slow
-def test_a_user_model_trains_data_parallel_like_one_process(tmp_path):
-    """`--model-class` under torchrun: the user's module (tests/usermodels.py) is wrapped in DDP like
-    a built-in one, and two processes at batch B/2 match one process at batch B."""
-    # augmentation off: each process draws its own crops, so only the batching may differ
-    sets = [*SETS[2:], "model.name=custom", "model.class_path=usermodels:FlatMLP", "augment.enabled=false"]
-    tests_dir = str(Path(__file__).parent)
-    done = torchrun(tmp_path / "two", tmp_path, settings=sets, extra_env={"PYTHONPATH": tests_dir})
-    assert done.returncode == 0, done.stderr[-3000:]
+@pytest.mark.parametrize("case", list(PARALLEL))
+def test_two_processes_at_half_batch_match_one_process(case, two_procs, tmp_path):
+    """torchrun, 2 processes at batch B/2, against 1 process at batch B: the same curves and steps,
+    and rank 0 alone writes the run. Sequence runs weigh each rank by its share of the batch's target
+    tokens (row shares would not do: the halves hold different lengths); an ensemble trains every
+    member on both processes in turn; a user's module is wrapped in DDP like a built-in one."""
+    data, sets, epochs = PARALLEL[case]
+    if case == "tabular":
+        two = two_procs  # the module's fixture, shared with the restart test
+    else:
+        two = tmp_path / "two"
+        done = torchrun(two, tmp_path, data=data, settings=sets, extra_env={"PYTHONPATH": str(Path(__file__).parent)})
+        assert done.returncode == 0, done.stderr[-3000:]
     one = tmp_path / "one"
-    fit("digits", overrides=[*sets, f"train.batch_size={B}", "train.checkpoint_every_steps=5"], out=one)
-    assert_same_curves(one, tmp_path / "two", epochs=3)
-    assert final_step(one) == final_step(tmp_path / "two")
+    fit(data, overrides=[*sets, f"train.batch_size={B}", "train.checkpoint_every_steps=5"], out=one)
+    members = [Path("members") / str(i) for i in range(2)] if "ensemble" in case else [Path()]
+    for member in members:
+        assert_same_curves(one / member, two / member, epochs=epochs)
+    if "ensemble" in case:
+        assert sorted(p.name for p in (two / "checkpoints").iterdir()) == ["member-0", "member-1"]
+    else:
+        assert final_step(one) == final_step(two)  # same number of (global) steps
+        assert RUN_FILES <= {p.name for p in two.iterdir()}
+    assert not list(two.glob(".final-*")) and not (two / "INCOMPLETE").exists()
+    assert (two / "model.json").is_file()
+    if case == "tabular":  # only rank 0 wrote: nothing else in the working directory
+        assert sorted(p.name for p in two.parent.iterdir()) == ["run"]
+
+
+@pytest.mark.parametrize("name", [name for name, task in TASKS.items() if not task.data_parallel])
+def test_tasks_that_cannot_train_data_parallel_refuse_torchrun_from_one_place(name, tmp_path, monkeypatch):
+    model = {"autoencoder": "vae", "gan": "gan", "word2vec": "word2vec"}[name]
+    data = "w2v:synthetic" if name == "word2vec" else "digits"
+    monkeypatch.setenv("WORLD_SIZE", "2")  # what torchrun sets: refused before any process group forms
+    with pytest.raises(UserError, match="several processes") as info:
+        nnrecipe.fit(data, model=model, out=tmp_path / "run")
+    assert info.value.where == "torchrun" and TASKS[name].why_not_parallel in str(info.value)
+    assert not (tmp_path / "run").exists()

@@ -134,19 +134,6 @@ def test_sampling_an_autoencoder_is_refused(tmp_path, capsys):
     _assert_clean_error(main(["sample", str(out)]), capsys.readouterr().err, "no prior")
 
 
-def test_vae_resumes_to_the_uninterrupted_run(tmp_path):
-    """A VAE checkpoints like a classifier fit; resumed mid-epoch it ends bit for bit the same."""
-    from nnrecipe.driver import resume
-    from testutil import assert_same_run, rewind
-
-    sets = SMALL + ["generative.judge=none", "train.checkpoint_every_steps=5", "train.keep_checkpoints=100"]
-    ref = nnrecipe.fit("digits", model="vae", out=tmp_path / "ref", overrides=sets).dir
-    assert len(list((ref / "checkpoints").glob("ckpt-*.json"))) > 2
-    run = resume(rewind(ref, tmp_path / "run", 2))
-    assert not (run.dir / "INCOMPLETE").exists()
-    assert_same_run(ref, run.dir, files=("model.json",))
-
-
 def test_gan_resumes_from_an_epoch_checkpoint_to_the_uninterrupted_run(tmp_path):
     from nnrecipe.driver import resume
     from testutil import assert_same_run, rewind

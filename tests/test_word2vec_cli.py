@@ -164,15 +164,3 @@ def test_a_diverging_fit_keeps_the_last_finite_weights(tmp_path):
     assert metrics["status"].startswith("diverged") and metrics["epochs_run"] == 1
     assert torch.isfinite(load_file(str(info.value.run_dir / "model.safetensors"))["target.weight"]).all()
 
-
-def test_word2vec_resumes_from_an_epoch_checkpoint_to_the_uninterrupted_run(tmp_path):
-    from nnrecipe.driver import resume
-    from testutil import assert_same_run, rewind
-
-    corpus = tmp_path / "c.txt"
-    corpus.write_text("\n".join(" ".join(s) for s in synthetic_corpus(0, sentences_per_word=3)) + "\n")
-    sets = ["word2vec.dim=8", "word2vec.min_count=1", "train.keep_checkpoints=100"]
-    ref = nnrecipe.fit(str(corpus), model="word2vec", epochs=3, out=tmp_path / "ref", overrides=sets).dir
-    run = resume(rewind(ref, tmp_path / "run", 1))
-    assert_same_run(ref, run.dir, files=("model.json", "vectors.txt"),
-                    timing=("train_seconds", "total_seconds", "words_per_second", "examples_per_second"))

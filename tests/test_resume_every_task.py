@@ -1,0 +1,56 @@
+"""Every task resumes through the one driver: a run interrupted after a mid-run checkpoint (a copy
+of the finished run rewound to it, `testutil.rewind`) continues to the very result of the run that
+was not interrupted: bit-identical weights, the same metrics apart from timing, the same history.
+
+One case per task of the registry (`nnrecipe.tasks.TASKS`); the test of the registry's coverage
+fails when a task is added without a case here."""
+
+from __future__ import annotations
+
+import pytest
+
+from nnrecipe.config import resolve_config
+from nnrecipe.driver import fit, resume
+from nnrecipe.tasks import TASKS, task_name
+from nnrecipe.training.checkpoint import list_checkpoints
+from testutil import TINY_SEQ, assert_same_run, rewind
+
+STEPS = ["train.checkpoint_every_steps=4", "train.keep_checkpoints=100"]
+IMAGES = ["train.batch_size=128", "generative.hidden=[32]", "generative.latent_dim=4", "generative.judge=none",
+          "generative.grid=4", "generative.snapshots=2"]
+W2V_TIMING = ("train_seconds", "total_seconds", "words_per_second", "examples_per_second")
+CASES = {  # task: (data, settings, files compared byte for byte, metrics keys that are timings)
+    "tabular": ("digits", ["model.hidden=[16]", "train.epochs=2", *STEPS], ("health.csv", "predictions.csv",
+                                                                             "model.json"), ("train_seconds",)),
+    "custom": ("digits", ["model.name=custom", "model.class_path=usermodels:FlatMLP", "train.epochs=2", *STEPS],
+               ("predictions.csv", "model.json"), ("train_seconds",)),
+    # seq2seq with scheduled sampling (global RNG draws) and dropout
+    "sequence": ("seq:reverse", [*TINY_SEQ, "train.epochs=2", "model.dropout=0.2", "text.teacher_forcing=0.7",
+                                 *STEPS], ("model.json",), ("train_seconds",)),
+    "autoencoder": ("digits", ["model.name=vae", "train.epochs=2", *IMAGES, *STEPS], ("model.json",),
+                    ("train_seconds",)),
+    "gan": ("digits", ["model.name=gan", "train.epochs=3", *IMAGES, "train.keep_checkpoints=100"], ("model.json",),
+            ("train_seconds",)),
+    "word2vec": ("w2v:synthetic", ["model.name=word2vec", "word2vec.dim=8", "train.epochs=3",
+                                   "train.keep_checkpoints=100"], ("model.json", "vectors.txt"), W2V_TIMING),
+}
+
+
+def test_every_task_of_the_registry_has_a_case():
+    found = {name: task_name(resolve_config(overrides=[f"data.source={data}", *sets]))
+             for name, (data, sets, _, _) in CASES.items()}
+    assert found == {name: name for name in CASES} and set(CASES) == set(TASKS)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_an_interrupted_run_resumes_to_the_uninterrupted_one(name, tmp_path):
+    data, sets, files, timing = CASES[name]
+    ref = fit(data, overrides=sets, out=tmp_path / "ref").dir
+    seqs = list_checkpoints(ref / "checkpoints")
+    assert len(seqs) >= 3, seqs  # one to resume from, more after it
+    middle = seqs[len(seqs) // 2]
+    run = resume(rewind(ref, tmp_path / "run", middle))
+    assert not (run.dir / "INCOMPLETE").exists()
+    assert_same_run(ref, run.dir, files=files, timing=timing)
+    assert sorted(p.name for p in (ref / "plots").iterdir()) == sorted(p.name for p in (run.dir / "plots").iterdir())
+
