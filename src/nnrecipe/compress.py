@@ -60,6 +60,7 @@ from nnrecipe.tasks import open_run
 from nnrecipe.sequence_data import prepare_sequences
 from nnrecipe.training.data_loading import close_streams, first_rows
 from nnrecipe.training.loop import predict_logits
+from nnrecipe.report.html import write_report
 
 METRICS = {"classification": ("accuracy", "f1_macro"), "regression": ("rmse", "r2")}
 LOWER_IS_BETTER = ("rmse",)
@@ -303,7 +304,6 @@ def _compress(run: Run, splits: dict, methods: list[str], structured: bool, metr
     _write_compressed_run(run, models[chosen["name"]], chosen, splits, out, report)
     _write_json(run.dir / "compression.json", report)
     if (run.dir / "history.csv").exists():  # the report gains the compression table
-        from nnrecipe.report.html import write_report
         write_report(run.dir)
     return report
 

@@ -16,6 +16,8 @@ from nnrecipe.config import Config, config_to_dict, save_config
 from nnrecipe.metrics import classification_metrics, regression_metrics
 from nnrecipe.run import MODEL_FORMAT, Run
 from nnrecipe.rundir import atomic_dir, write_run
+from nnrecipe.report.html import write_report
+from nnrecipe.report.plots import plot_confusion_matrix
 
 
 def _ensemble_metrics(members: list[Run], X: np.ndarray, y: np.ndarray, y_raw: np.ndarray,
@@ -31,9 +33,6 @@ def _ensemble_metrics(members: list[Run], X: np.ndarray, y: np.ndarray, y_raw: n
 def write_ensemble(members, prepared, tensors, cfg: Config, live, *, train_seconds: float) -> Run:
     """Write the members and the ensemble's own files into the checkpointed run `live` (a
     `RunInProgress`) and commit it; return the loaded-style Run."""
-    from nnrecipe.report.html import write_report
-    from nnrecipe.report.plots import plot_confusion_matrix
-
     runs = [m.run for m in members]
     bins = cfg.calibration.ece_bins
     metrics = {"task": prepared.task, "ensemble": len(runs), "train_seconds": train_seconds, "status": "ok"}

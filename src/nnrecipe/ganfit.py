@@ -36,6 +36,7 @@ from nnrecipe.training.clipping import clip_gradients
 from nnrecipe.training.loop import iterate_batches
 from nnrecipe.training.optim import build_optimizer
 from nnrecipe.training.schedules import build_schedule
+from nnrecipe.report.genplots import plot_gan_curves, plot_image_grid
 
 COLUMNS = ("epoch", "d_loss", "g_loss", "d_real", "d_fake", "lr", "seconds")
 
@@ -122,8 +123,6 @@ def draw(model: GAN, noise: torch.Tensor) -> torch.Tensor:
 
 def figures(rows: list[dict], snapshots: dict[int, torch.Tensor], final: torch.Tensor, cfg: Config,
              plots) -> list[str]:
-    from nnrecipe.report.genplots import plot_gan_curves, plot_image_grid
-
     n = cfg.generative.grid
     written = []
     for epoch, images in sorted(snapshots.items()):

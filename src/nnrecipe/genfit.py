@@ -39,6 +39,8 @@ from nnrecipe.models.autoencoder import conv_base_size
 from nnrecipe.models.gan import BUILDERS as GAN_BUILDERS
 from nnrecipe.post.temperature import apply_temperature
 from nnrecipe.run import MODEL_FORMAT, Run, load_predictor, read_metrics_and_config, read_run_info, save_model
+from nnrecipe.report.genplots import plot_image_grid
+from nnrecipe.report.plots import plot_run
 
 GENERATIVE_MODELS = ("autoencoder", "vae", "gan")
 BUILDERS = {**AE_BUILDERS, **GAN_BUILDERS}
@@ -204,8 +206,6 @@ def run_info(spec: dict, data: ImageData) -> dict:
 
 def write_files(tmp: Path, run: Run, cfg: Config, rows: list[dict], columns: tuple[str, ...]) -> None:
     """config.yaml, history.csv, metrics.json, model.safetensors + model.json, learning curves."""
-    from nnrecipe.report.plots import plot_run
-
     save_config(cfg, tmp / "config.yaml")
     write_history_csv(rows, columns, tmp / "history.csv")
     (tmp / "metrics.json").write_text(json.dumps(run.metrics, indent=2))
@@ -233,8 +233,6 @@ def load_generative(run_dir: str | Path, info: dict | None = None) -> Run:
 
 def sample_grid(run_dir: str | Path, out_png: str | Path, *, count: int = 64, seed: int = 0) -> Path:
     """Draw `count` images from a VAE's prior or a GAN's generator into one PNG grid."""
-    from nnrecipe.report.genplots import plot_image_grid
-
     if count < 1:
         raise UserError(f"--count must be >= 1, got {count}", "--count", "ask for at least one image")
     run = load_generative(run_dir)

@@ -26,8 +26,10 @@ from nnrecipe.errors import UserError
 from nnrecipe.models import build_model
 from nnrecipe.post.ensemble import average_predictions, average_probabilities
 from nnrecipe.post.temperature import apply_temperature
+from nnrecipe.post.compressed_io import load_compressed_model
 from nnrecipe.training.checkpoint import INCOMPLETE  # re-exported: the marker of an unfinished run
 from nnrecipe.training.loop import predict_logits
+from nnrecipe.training.peft import ADAPTER_FILE, adapter_state_dict, load_peft_model
 
 MODEL_FORMAT = 1
 FIX = "re-run `nnrecipe fit` to recreate the run"
@@ -106,8 +108,6 @@ class Run:
 
 def save_model(run: Run, directory: Path) -> None:
     if run.info.get("peft"):  # only the adapter tensors; model.json's "peft" names the base weights
-        from nnrecipe.training.peft import ADAPTER_FILE, adapter_state_dict
-
         save_file(adapter_state_dict(run.model), str(directory / ADAPTER_FILE))
     else:
         state = {k: v.detach().cpu().contiguous() for k, v in run.model.state_dict().items()}
@@ -176,12 +176,8 @@ def load_predictor(run_dir: str | Path, info: dict | None = None, *, model: torc
         return Run(dir=run_dir, model=None, info=info, metrics=metrics, config=config, members=members)
     try:
         if info.get("peft"):  # base weights (SHA-256 checked) + adapter.safetensors
-            from nnrecipe.training.peft import load_peft_model
-
             model = load_peft_model(info, run_dir)
         elif info.get("compression"):  # sparse / int8 weights written by `nnrecipe compress`
-            from nnrecipe.post.compressed_io import load_compressed_model
-
             model = load_compressed_model(run_dir, info)
         else:
             model = model if model is not None else build_model(info["architecture"])

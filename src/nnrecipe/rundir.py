@@ -33,6 +33,8 @@ from nnrecipe.run import INCOMPLETE, Run, save_model
 from nnrecipe.training.callbacks import History
 from nnrecipe.training.checkpoint import (Checkpointer, fsync_dir, latest_checkpoint, load_checkpoint,
                                          prune_checkpoints, save_checkpoint)
+from nnrecipe.report.html import write_report
+from nnrecipe.report.plots import plot_run
 
 try:
     import fcntl
@@ -101,9 +103,6 @@ def atomic_dir(final: Path):
 def write_run(run: Run, history_rows: list[dict], cfg: Config, final: Path, *,
               health_rows: list[dict] | None = None) -> Path:
     """Write every artifact into a temporary sibling directory, then move it into place."""
-    from nnrecipe.report.html import write_report
-    from nnrecipe.report.plots import plot_run
-
     with atomic_dir(final) as tmp:
         save_config(cfg, tmp / "config.yaml")
         write_history(history_rows, tmp / "history.csv")

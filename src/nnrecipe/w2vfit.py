@@ -41,6 +41,7 @@ from nnrecipe.models.word2vec import (Word2Vec, cbow_windows, draw_negatives, ke
 from nnrecipe.rundir import atomic_dir, write_history
 from nnrecipe.run import Run, save_model
 from nnrecipe.training.checkpoint import capture_rng, restore_rng
+from nnrecipe.report.plots import plot_run
 
 CHUNK_TOKENS = 1_000_000  # tokens turned into pairs at once (bounds memory: ~2·window pairs per token)
 DEFAULT_LR = {1: 0.025, 0: 0.05}  # word2vec.c: skip-gram, CBOW
@@ -231,8 +232,6 @@ def train_word2vec(model: Word2Vec, ids: torch.Tensor, sentence: torch.Tensor, c
 
 
 def write_run_files(run: Run, rows: list[dict], cfg: Config, vectors: WordVectors, final: Path) -> Path:
-    from nnrecipe.report.plots import plot_run
-
     with atomic_dir(final) as tmp:
         save_config(cfg, tmp / "config.yaml")
         write_history([{k: r[k] for k in ("epoch", "train_loss", "lr", "seconds")} for r in rows],

@@ -18,6 +18,7 @@ from nnrecipe.errors import UserError
 from nnrecipe.report import results, sections
 from nnrecipe.report.markup import page
 from nnrecipe.report.runfiles import RunFiles, read_run
+from nnrecipe.report.compare import write_comparison
 
 REPORT_NAME = "report.html"
 
@@ -74,6 +75,4 @@ def report(run_dirs: str | Path | Sequence[str | Path], *, out: str | Path | Non
         raise UserError(f"the report is an HTML file, got '{out}'", "--out", "name it e.g. report.html")
     if len(dirs) == 1:
         return write_report(dirs[0], out=out)
-    from nnrecipe.report.compare import write_comparison
-
     return write_comparison(dirs, out=Path(out) if out is not None else Path("report-compare.html"))

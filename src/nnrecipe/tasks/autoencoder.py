@@ -39,6 +39,7 @@ from nnrecipe.rundir import atomic_dir
 from nnrecipe.run import Run
 from nnrecipe.tasks.base import Evaluated, Fitted, Loop, Member, Task
 from nnrecipe.training.callbacks import Callback, History
+from nnrecipe.report.genplots import plot_image_grid, plot_interpolation, plot_latent, plot_reconstructions
 
 
 
@@ -116,8 +117,6 @@ def evaluate_autoencoder(model: AutoEncoder, X: torch.Tensor, *, seed: int, batc
 
 
 def figures(model: AutoEncoder, data: ImageData, cfg: Config, plots) -> list[str]:
-    from nnrecipe.report.genplots import plot_image_grid, plot_interpolation, plot_latent, plot_reconstructions
-
     g, seed = cfg.generative, cfg.train.seed
     X = data.X["test"]
     written = []
