@@ -157,3 +157,18 @@ def test_gan_resumes_from_an_epoch_checkpoint_to_the_uninterrupted_run(tmp_path)
     run = resume(rewind(ref, tmp_path / "run", 1))
     assert_same_run(ref, run.dir, files=("model.json",))
     assert {p.name for p in (ref / "plots").iterdir()} == {p.name for p in (run.dir / "plots").iterdir()}
+
+
+def test_gan_resumes_mid_epoch_to_the_uninterrupted_run(tmp_path):
+    """Every 4 steps and every epoch (9 steps of 128 on digits): checkpoint 4 is step 12, in the
+    middle of epoch 2, after epoch 1's snapshot, which must come back from the checkpoint."""
+    from nnrecipe.pipeline import resume
+    from testutil import assert_same_run, rewind
+
+    sets = SMALL + ["generative.judge=none", "train.checkpoint_every_steps=4", "train.keep_checkpoints=100"]
+    ref = nnrecipe.fit("digits", model="gan", out=tmp_path / "ref", overrides=sets).dir
+    state = json.loads((ref / "checkpoints" / "ckpt-000004.json").read_text())["state"]
+    assert state["progress"]["epoch"] == 2 and state["progress"]["batches_done"] > 0
+    run = resume(rewind(ref, tmp_path / "run", 4))
+    assert_same_run(ref, run.dir, files=("model.json",))
+    assert {p.name for p in (ref / "plots").iterdir()} == {p.name for p in (run.dir / "plots").iterdir()}

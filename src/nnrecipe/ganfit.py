@@ -6,38 +6,40 @@ Each step (Goodfellow et al. 2014, Algorithm 1 with k = 1 and the non-saturating
     D step: minimize BCE(D(x), real_label) + BCE(D(x̃.detach()), fake_label)
     G step: minimize −log D(x̃)
 
-G and D have their own optimizer built from ``optimizer.*`` (default for gan: Adam, lr 2e-4,
-β = (0.5, 0.999), no weight decay, constant LR: DCGAN's settings). There is no validation loss for
-a GAN, so every epoch runs and the last weights are kept. history.csv holds per epoch: d_loss,
-g_loss, d_real = mean D(x) and d_fake = mean D(G(z)) (on the D step's batch, before its update),
+The step is `GANStep`, the ``train_step`` of the project's `Trainer` (Keras 3's override): the
+Trainer batches, writes the scheduled LR into both players' optimizers, stops on a NaN/Inf
+statistic, drives the progress bar and checkpoints. G and D have their own optimizer built from
+``optimizer.*`` (default for gan: Adam, lr 2e-4, β = (0.5, 0.999), no weight decay, constant LR:
+DCGAN's settings), bundled as one `Optimizers`; each player's gradients are clipped inside the step
+(``clip.*``, none by default). There is no validation loss for a GAN, so every epoch runs and the
+last weights are kept. history.csv holds per epoch: d_loss, g_loss, d_real = mean D(x) and
+d_fake = mean D(G(z)) (on the D step's batch, before its update; means over the epoch's images),
 lr, seconds. A fixed noise batch is drawn through G (eval mode) at ``generative.snapshots``
-evenly spaced epochs (plots/samples_epoch_N.png) and at the end (plots/samples.png).
+evenly spaced epochs (plots/samples_epoch_N.png, `Snapshots`) and at the end (plots/samples.png).
 
-Checkpoints: after every epoch, checkpoints/ckpt-EPOCH holds G and D, both optimizers, the step,
-the history rows, the snapshots so far and every RNG state (batch order, noise draws), so
-``nnrecipe fit --resume`` continues an interrupted GAN to the result of the uninterrupted run
-(epoch granularity: ``train.checkpoint_every_steps`` does not apply here).
+Checkpoints: the Trainer's (`nnrecipe.training.checkpoint`), after every epoch and every
+``train.checkpoint_every_steps`` steps, hold G and D, both optimizers, the step and the position
+in the epoch, the history rows, the snapshots so far and every RNG state (batch order; z is drawn
+from torch's global RNG on the data's device, whose state is saved too), so ``nnrecipe fit
+--resume`` continues an interrupted GAN, also mid-epoch, to the result of the uninterrupted run.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from nnrecipe.config import Config, config_to_dict, schedule_name
-from nnrecipe.errors import TrainingDiverged
 from nnrecipe.genfit import run_info, score_samples, setup_generative, write_files
 from nnrecipe.models.gan import GAN, discriminator_loss, generator_loss
-from nnrecipe.rundir import EpochCheckpoints, RunInProgress, atomic_dir, run_dir_name
+from nnrecipe.rundir import RunInProgress, atomic_dir, open_checkpointer, run_dir_name
 from nnrecipe.run import Run
-from nnrecipe.training.checkpoint import capture_rng, restore_rng
+from nnrecipe.training.callbacks import Callback, History, ProgressBar
 from nnrecipe.training.clipping import clip_gradients
-from nnrecipe.training.loop import iterate_batches
-from nnrecipe.training.optim import build_optimizer
+from nnrecipe.training.loop import Trainer
+from nnrecipe.training.optim import Optimizers, build_optimizer
 from nnrecipe.training.schedules import build_schedule
 from nnrecipe.training.setup import base_lr
 
@@ -51,68 +53,74 @@ def snapshot_epochs(epochs: int, count: int) -> list[int]:
     return sorted({int(round(e)) for e in np.linspace(1, epochs, min(count, epochs))})
 
 
-def train_gan(model: GAN, X: torch.Tensor, cfg: Config, *, epochs: int, progress_bar=None,
-              fixed_noise: torch.Tensor | None = None, keep: list[int] = (),
-              checkpoint: Callable[[dict], None] | None = None,
-              resume: dict | None = None) -> tuple[list[dict], dict[int, torch.Tensor]]:
-    """Alternate D and G steps for `epochs`; returns (history rows, {epoch: G(fixed_noise)}).
-    `checkpoint(state)` is called after every epoch; `resume` is such a state to continue from."""
-    g = cfg.generative
-    G, D = model.generator, model.discriminator
-    opt_g, opt_d = build_optimizer(G, cfg.optimizer), build_optimizer(D, cfg.optimizer)
-    steps = max(1, -(-len(X) // cfg.train.batch_size))
+class GANStep:
+    """One step of Algorithm 1 (k = 1) as a `Trainer.train_step`: a D update, then a G update, each
+    with its optimizer (``trainer.optimizer["d"]``, ``["g"]``) and the trainer's clipping; returns
+    [d_loss, g_loss, D(x) mean, D(G(z)) mean] on the device (no host sync)."""
+
+    columns = ("d_loss", "g_loss", "d_real", "d_fake")
+
+    def __init__(self, *, real_label: float, fake_label: float):
+        self.real_label, self.fake_label = real_label, fake_label
+
+    def __call__(self, trainer: Trainer, real: torch.Tensor, _targets) -> torch.Tensor:
+        model: GAN = trainer.model
+        G, D = model.generator, model.discriminator
+        opt_g, opt_d = trainer.optimizer["g"], trainer.optimizer["d"]
+        fake = G(torch.randn(len(real), model.latent_dim, device=real.device))
+        real_logits, fake_logits = D(real), D(fake.detach())
+        d_loss = discriminator_loss(real_logits, fake_logits, real_label=self.real_label, fake_label=self.fake_label)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        clip_gradients(list(D.parameters()), mode=trainer.clip_mode, threshold=trainer.clip_threshold)
+        opt_d.step()
+        g_loss = generator_loss(D(fake))  # D's fresh grads from here are cleared before its next step
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        clip_gradients(list(G.parameters()), mode=trainer.clip_mode, threshold=trainer.clip_threshold)
+        opt_g.step()
+        return torch.stack([d_loss.detach(), g_loss.detach(), torch.sigmoid(real_logits.detach()).mean(),
+                            torch.sigmoid(fake_logits.detach()).mean()])
+
+
+class Snapshots(Callback):
+    """G(`noise`) at the end of each epoch in `epochs`: ``images`` = {epoch: images on the CPU},
+    saved and restored with the checkpoints."""
+
+    order = 10  # after History (5), before the Checkpointer (30) saves the epoch
+
+    def __init__(self, noise: torch.Tensor, *, epochs: list[int]):
+        self.noise, self.epochs = noise, set(epochs)
+        self.images: dict[int, torch.Tensor] = {}
+
+    def on_epoch_end(self, trainer, logs):
+        if logs["epoch"] in self.epochs:
+            self.images[logs["epoch"]] = _draw(trainer.model, self.noise)
+
+    def state_dict(self) -> dict:
+        return {f"epoch_{e}": images for e, images in self.images.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.images = {int(k.split("_")[1]): v.cpu() for k, v in state.items()}
+
+
+def gan_trainer(model: GAN, cfg: Config, *, train_rows: int, callbacks: list[Callback]) -> Trainer:
+    """A `Trainer` running `GANStep` with G's and D's optimizers and the LR schedule of `cfg`."""
+    steps = max(1, -(-train_rows // cfg.train.batch_size))
     schedule = build_schedule(cfg.schedule.model_copy(update={"name": schedule_name(cfg)}), base_lr=base_lr(cfg),
-                              total_steps=steps * epochs)
-    batches = torch.Generator().manual_seed(cfg.train.seed)
-    rows, snapshots, step, first = [], {}, 0, 1
-    if resume is not None:
-        model.load_state_dict(resume["model"])
-        opt_g.load_state_dict(resume["opt_g"])
-        opt_d.load_state_dict(resume["opt_d"])
-        rows, step, first = [dict(r) for r in resume["rows"]], int(resume["step"]), int(resume["epoch"]) + 1
-        snapshots = {int(k.split("_")[1]): v.cpu() for k, v in resume["snapshots"].items()}
-        restore_rng(resume["rng"], batches)
-    for epoch in range(first, epochs + 1):
-        start = time.perf_counter()
-        model.train()
-        sums, count = torch.zeros(4, device=X.device), 0
-        for idx in iterate_batches(len(X), cfg.train.batch_size, batches, X.device, drop_singleton=True):
-            lr = schedule.lr_at(step)
-            for opt in (opt_g, opt_d):
-                for group in opt.param_groups:
-                    group["lr"] = lr
-            real = X[idx]
-            fake = G(torch.randn(len(idx), model.latent_dim, device=X.device))
-            real_logits, fake_logits = D(real), D(fake.detach())
-            d_loss = discriminator_loss(real_logits, fake_logits, real_label=g.real_label, fake_label=g.fake_label)
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            clip_gradients(list(D.parameters()), mode=cfg.clip.name, threshold=cfg.clip.threshold)
-            opt_d.step()
-            g_loss = generator_loss(D(fake))  # D's fresh grads from here are cleared before its next step
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            clip_gradients(list(G.parameters()), mode=cfg.clip.name, threshold=cfg.clip.threshold)
-            opt_g.step()
-            step += 1
-            sums += torch.stack([d_loss.detach(), g_loss.detach(), torch.sigmoid(real_logits.detach()).mean(),
-                                 torch.sigmoid(fake_logits.detach()).mean()])
-            count += 1
-        d_mean, g_mean, d_real, d_fake = (sums / max(count, 1)).tolist()  # one host sync per epoch
-        if not (math.isfinite(d_mean) and math.isfinite(g_mean)):
-            raise TrainingDiverged(step, epoch, d_mean if not math.isfinite(d_mean) else g_mean)
-        rows.append({"epoch": epoch, "d_loss": d_mean, "g_loss": g_mean, "d_real": d_real, "d_fake": d_fake,
-                     "lr": lr, "seconds": time.perf_counter() - start})
-        if fixed_noise is not None and epoch in keep:
-            snapshots[epoch] = _draw(model, fixed_noise)
-        if checkpoint is not None:
-            checkpoint({"model": model.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                        "epoch": epoch, "step": step, "rows": rows, "rng": capture_rng(batches),
-                        "snapshots": {f"epoch_{e}": t for e, t in snapshots.items()}})
-        if progress_bar is not None:
-            progress_bar.progress.update(progress_bar.task, completed=epoch,
-                                         stats=f"D {d_mean:.3f}  G {g_mean:.3f}  D(x) {d_real:.2f}  D(G(z)) {d_fake:.2f}")
-    return rows, snapshots
+                              total_steps=steps * cfg.train.epochs)
+    optimizers = Optimizers(g=build_optimizer(model.generator, cfg.optimizer),
+                            d=build_optimizer(model.discriminator, cfg.optimizer))
+    g = cfg.generative
+    return Trainer(model=model, loss_fn=None, optimizer=optimizers, schedule=schedule, classification=False,
+                   clip_mode=cfg.clip.name, clip_threshold=cfg.clip.threshold, callbacks=callbacks,
+                   log_every=cfg.train.log_every,
+                   train_step=GANStep(real_label=g.real_label, fake_label=g.fake_label))
+
+
+def _bar_text(logs: dict) -> str:
+    return (f"D {logs['d_loss']:.3f}  G {logs['g_loss']:.3f}  D(x) {logs['d_real']:.2f}  "
+            f"D(G(z)) {logs['d_fake']:.2f}")
 
 
 @torch.no_grad()
@@ -142,30 +150,28 @@ def _figures(rows: list[dict], snapshots: dict[int, torch.Tensor], final: torch.
 
 
 def fit_gan(cfg: Config, *, out, progress: bool, resume: bool = False) -> Run:
-    """Train a GAN into a run directory, checkpointing every epoch (`resume` continues one)."""
+    """Train a GAN into a run directory through the Trainer, checkpointing (`resume` continues one)."""
     started = time.perf_counter()
     seed = cfg.train.seed
     device, data, spec, model = setup_generative(cfg)
     g = cfg.generative
     fixed = torch.randn(g.grid ** 2, g.latent_dim, generator=torch.Generator().manual_seed(seed + 1)).to(device)
+    history = History()
+    history.columns = COLUMNS
+    snapshots = Snapshots(fixed, epochs=snapshot_epochs(cfg.train.epochs, g.snapshots))
+    callbacks = [history, snapshots]
+    if progress:
+        callbacks.append(ProgressBar(cfg.train.epochs, description=f"fit {data.name} gan", stats=_bar_text))
+    X = data.X["train"]
+    trainer = gan_trainer(model, cfg, train_rows=len(X), callbacks=callbacks)
     final = run_dir_name(out, cfg, data.name)
     with RunInProgress(final, cfg, resume=resume) as live:  # created (or taken over) when training starts
-        checkpoints = EpochCheckpoints(cfg, live)
-        bar = None
-        if progress:
-            from nnrecipe.training.callbacks import ProgressBar
-
-            bar = ProgressBar(cfg.train.epochs, description=f"fit {data.name} gan")
-            bar.on_fit_begin(None, {})
-        try:
-            rows, snapshots = train_gan(model, data.X["train"], cfg, epochs=cfg.train.epochs, progress_bar=bar,
-                                        fixed_noise=fixed, keep=snapshot_epochs(cfg.train.epochs, g.snapshots),
-                                        checkpoint=checkpoints, resume=checkpoints.resume)
-        finally:
-            if bar is not None:
-                bar.on_fit_end(None, {})
-        train_seconds = time.perf_counter() - started + checkpoints.elapsed_before
-        return _finish(cfg, data, model, spec, rows, snapshots, fixed, train_seconds, live, progress)
+        checkpointer = open_checkpointer(cfg, live)
+        trainer.callbacks.append(checkpointer)
+        trainer.fit(X, X, None, None, epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
+                    generator=torch.Generator().manual_seed(seed))
+        train_seconds = time.perf_counter() - started + checkpointer.elapsed_before
+        return _finish(cfg, data, model, spec, history.rows, snapshots.images, fixed, train_seconds, live, progress)
 
 
 def _finish(cfg: Config, data, model: GAN, spec: dict, rows: list[dict], snapshots: dict, fixed: torch.Tensor,
