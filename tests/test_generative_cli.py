@@ -132,15 +132,3 @@ def test_sampling_an_autoencoder_is_refused(tmp_path, capsys):
     out = tmp_path / "ae"
     nnrecipe.fit("digits", model="autoencoder", out=out, overrides=SMALL + ["train.epochs=1"])
     _assert_clean_error(main(["sample", str(out)]), capsys.readouterr().err, "no prior")
-
-
-def test_gan_resumes_from_an_epoch_checkpoint_to_the_uninterrupted_run(tmp_path):
-    from nnrecipe.driver import resume
-    from testutil import assert_same_run, rewind
-
-    sets = SMALL + ["generative.judge=none", "train.epochs=3", "train.keep_checkpoints=100"]
-    ref = nnrecipe.fit("digits", model="gan", out=tmp_path / "ref", overrides=sets).dir
-    assert sorted(p.name for p in (ref / "checkpoints").glob("*.json")) == [f"ckpt-{e:06d}.json" for e in (1, 2, 3)]
-    run = resume(rewind(ref, tmp_path / "run", 1))
-    assert_same_run(ref, run.dir, files=("model.json",))
-    assert {p.name for p in (ref / "plots").iterdir()} == {p.name for p in (run.dir / "plots").iterdir()}

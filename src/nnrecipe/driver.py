@@ -182,18 +182,17 @@ def _fit_trainer(cfg: Config, model: nn.Module, loop, member: Member, *, name: s
     history = History()
     if loop.columns is not None:
         history.columns = loop.columns
-    stopper = EarlyStopping(patience=t.patience if loop.patience else 0, min_delta=t.min_delta,
-                            restore_best=t.restore_best)
+    stopper = EarlyStopping(patience=t.patience, min_delta=t.min_delta, restore_best=t.restore_best)
     callbacks = [history, stopper, *([loop.health] if loop.health is not None else []), *loop.callbacks]
     if member.progress:
-        callbacks.append(ProgressBar(t.epochs, description=f"fit {name}{member.label}"))
+        callbacks.append(ProgressBar(t.epochs, description=f"fit {name}{member.label}", stats=loop.stats))
     X, y = loop.train
     rows = loop.rows if loop.rows is not None else len(y)
     if member.ctx is not None:  # per process: ceil(n/W) rows, so the schedule counts the global batches
         rows = -(-rows // member.ctx.world_size)
-    trainer = make_trainer(cfg, model, task=loop.loss_task, train_rows=rows, callbacks=callbacks,
-                           augment=loop.augment, lr_scales=loop.lr_scales, forward=loop.forward, loss=loop.loss,
-                           base_lr=member.base_lr)
+    trainer = loop.trainer(callbacks) if loop.trainer is not None else make_trainer(
+        cfg, model, task=loop.loss_task, train_rows=rows, callbacks=callbacks, augment=loop.augment,
+        lr_scales=loop.lr_scales, forward=loop.forward, loss=loop.loss, base_lr=member.base_lr)
     if t.tensorboard and member.writes:
         trainer.callbacks.append(TensorBoardLogger(member.live.final / "tensorboard" / (member.checkpoints or ""),
                                                    health=loop.health, config_text=yaml.safe_dump(

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from nnrecipe.config import resolve_config
-from nnrecipe.ganfit import COLUMNS, snapshot_epochs, train_gan
+from nnrecipe.tasks.gan import COLUMNS, Snapshots, gan_trainer, snapshot_epochs
 from nnrecipe.models.gan import build_gan, discriminator_loss, generator_loss, saturating_generator_loss
+from nnrecipe.training.callbacks import History
 
 
 def _spec(arch="mlp"):
@@ -88,11 +89,14 @@ def test_a_few_epochs_move_d_of_g_and_log_every_column():
     # "real" data: bright left half, dark right half, easy for D to tell from G's initial grey
     X = torch.zeros(256, 1, 8, 8)
     X[:, :, :, :4] = 0.9
-    cfg = resolve_config(overrides=["model.name=gan", "train.batch_size=32", "generative.latent_dim=8",
-                                    "generative.hidden=[32,16]", "optimizer.lr=1e-3"])
+    cfg = resolve_config(overrides=["model.name=gan", "train.epochs=4", "train.batch_size=32",
+                                    "generative.latent_dim=8", "generative.hidden=[32,16]", "optimizer.lr=1e-3"])
     gan = build_gan(_spec())
-    fixed = torch.randn(4, 8)
-    rows, snaps = train_gan(gan, X, cfg, epochs=4, fixed_noise=fixed, keep=[2, 4], base_lr=1e-3)
+    history, snapshots = History(), Snapshots(torch.randn(4, 8), epochs=[2, 4])
+    history.columns = COLUMNS
+    trainer = gan_trainer(gan, cfg, train_rows=len(X), callbacks=[history, snapshots], base_lr=1e-3)
+    trainer.fit(X, X, None, None, epochs=4, batch_size=32, generator=torch.Generator().manual_seed(0))
+    rows, snaps = history.rows, snapshots.images
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     assert all(set(COLUMNS) <= set(r) and all(math.isfinite(r[c]) for c in COLUMNS) for r in rows)
     assert sorted(snaps) == [2, 4] and snaps[4].shape == (4, 1, 8, 8)

@@ -11,7 +11,8 @@ progress, the NaN/Inf guard, timing, the metrics header and ensembles. A task sa
     evaluate(cfg, model, data, fitted, member) -> Evaluated   metrics, model.json content, predictions
     write(run, fitted, data, staging, cfg)       the run's files (default: `nnrecipe.rundir.write_run`)
 
-in the spirit of Keras 3, where `fit` is generic and a model overrides `train_step`. A task whose
+in the spirit of Keras 3, where `fit` is generic and a model overrides `train_step` (the GAN's
+`Loop.trainer` runs its two players' step on the same Trainer). A task whose
 loop cannot be the Trainer's (word2vec's sparse SGD over generated pairs) sets `Loop.run`, and still
 gets the driver's checkpoints (`EpochCheckpoints`), progress and divergence path.
 """
@@ -70,7 +71,8 @@ class Loop:
     rows: int | None = None  # training rows per process, for the schedule's step count (default: all)
     health: object | None = None  # a `HealthMonitor`: its rows go to health.csv
     diagnose: str | None = None  # "classification" / "regression": the curves' verdict in metrics.json
-    patience: bool = True  # False: every epoch runs (no validation loss to stop on)
+    trainer: Callable | None = None  # (callbacks) -> Trainer when the task builds its own (a GAN's train step)
+    stats: Callable | None = None  # (epoch row) -> the progress bar's text, when the row's columns are the task's
     run: Callable | None = None  # (member, checkpoints, progress) -> Fitted: the task's own loop
     close: Callable | None = None  # called after the loop (a DataLoader's workers end there)
     model: nn.Module | None = None  # the module to train when the task wrapped `build`'s (PEFT adapters)

@@ -1,38 +1,162 @@
-"""GANs on images (`nnrecipe.ganfit` has the two players' step, the snapshots and the figures;
-`nnrecipe.genfit` the images in [0, 1], the judge classifier and the run's files).
+"""The GAN task (`nnrecipe.models.gan`): its train step, snapshots, figures and run.
 
-What is particular: two players with an optimizer each, no validation loss (every epoch runs and
-the last weights are kept), a fixed noise batch drawn at ``generative.snapshots`` epochs, and the
-judge's scores of generated images next to real ones and noise.
+Each step (Goodfellow et al. 2014, Algorithm 1 with k = 1 and the non-saturating G loss):
+
+    x ~ batch, z ~ N(0, I), x̃ = G(z)
+    D step: minimize BCE(D(x), real_label) + BCE(D(x̃.detach()), fake_label)
+    G step: minimize −log D(x̃)
+
+The step is `GANStep`, the ``train_step`` of the project's `Trainer` (Keras 3's override): the
+Trainer batches, writes the scheduled LR into both players' optimizers, stops on a NaN/Inf
+statistic, drives the progress bar and checkpoints. G and D have their own optimizer built from
+``optimizer.*`` (default for gan: Adam, lr 2e-4, β = (0.5, 0.999), no weight decay, constant LR:
+DCGAN's settings), bundled as one `Optimizers`; each player's gradients are clipped inside the step
+(``clip.*``, none by default). There is no validation loss for a GAN, so every epoch runs and the
+last weights are kept. history.csv holds per epoch: d_loss, g_loss, d_real = mean D(x) and
+d_fake = mean D(G(z)) (on the D step's batch, before its update; means over the epoch's images),
+lr, seconds. The judge's scores (`nnrecipe.genfit`) set generated images next to real ones and
+noise. A fixed noise batch is drawn through G (eval mode) at ``generative.snapshots``
+evenly spaced epochs (plots/samples_epoch_N.png, `Snapshots`) and at the end (plots/samples.png).
+
+Checkpoints: the Trainer's (`nnrecipe.training.checkpoint`), after every epoch and every
+``train.checkpoint_every_steps`` steps, hold G and D, both optimizers, the step and the position
+in the epoch, the history rows, the snapshots so far and every RNG state (batch order; z is drawn
+from torch's global RNG on the data's device, whose state is saved too), so ``nnrecipe fit
+--resume`` continues an interrupted GAN, also mid-epoch, to the result of the uninterrupted run.
 """
 
 from __future__ import annotations
 
-
+import numpy as np
 import torch
 
-from nnrecipe.config import Config
-from nnrecipe.ganfit import COLUMNS, draw, figures, snapshot_epochs, train_gan
-from nnrecipe.genfit import (ImageData, load_generative, build_generative, check_generative, generative_architecture, load_images,
-                             run_info, score_samples, write_files)
+from nnrecipe.config import Config, schedule_name
+from nnrecipe.genfit import (ImageData, build_generative, check_generative, generative_architecture, load_generative,
+                             load_images, run_info, score_samples, write_files)
+from nnrecipe.models.gan import GAN, discriminator_loss, generator_loss
 from nnrecipe.prepare import Provided
+from nnrecipe.report.genplots import plot_gan_curves, plot_image_grid
 from nnrecipe.rundir import atomic_dir
 from nnrecipe.run import Run
 from nnrecipe.tasks.base import Evaluated, Fitted, Loop, Member, Task
-from nnrecipe.training.callbacks import ProgressBar
+from nnrecipe.training.callbacks import Callback
+from nnrecipe.training.clipping import clip_gradients
+from nnrecipe.training.loop import Trainer
+from nnrecipe.training.optim import Optimizers, build_optimizer
+from nnrecipe.training.schedules import build_schedule
+
+COLUMNS = ("epoch", "d_loss", "g_loss", "d_real", "d_fake", "lr", "seconds")
+
+
+def snapshot_epochs(epochs: int, count: int) -> list[int]:
+    """`count` evenly spaced epochs in 1..epochs (the last included)."""
+    if count <= 0:
+        return []
+    return sorted({int(round(e)) for e in np.linspace(1, epochs, min(count, epochs))})
+
+
+class GANStep:
+    """One step of Algorithm 1 (k = 1) as a `Trainer.train_step`: a D update, then a G update, each
+    with its optimizer (``trainer.optimizer["d"]``, ``["g"]``) and the trainer's clipping; returns
+    [d_loss, g_loss, D(x) mean, D(G(z)) mean] on the device (no host sync)."""
+
+    columns = ("d_loss", "g_loss", "d_real", "d_fake")
+
+    def __init__(self, *, real_label: float, fake_label: float):
+        self.real_label, self.fake_label = real_label, fake_label
+
+    def __call__(self, trainer: Trainer, real: torch.Tensor, _targets) -> torch.Tensor:
+        model: GAN = trainer.model
+        G, D = model.generator, model.discriminator
+        opt_g, opt_d = trainer.optimizer["g"], trainer.optimizer["d"]
+        fake = G(torch.randn(len(real), model.latent_dim, device=real.device))
+        real_logits, fake_logits = D(real), D(fake.detach())
+        d_loss = discriminator_loss(real_logits, fake_logits, real_label=self.real_label, fake_label=self.fake_label)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        clip_gradients(list(D.parameters()), mode=trainer.clip_mode, threshold=trainer.clip_threshold)
+        opt_d.step()
+        g_loss = generator_loss(D(fake))  # D's fresh grads from here are cleared before its next step
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        clip_gradients(list(G.parameters()), mode=trainer.clip_mode, threshold=trainer.clip_threshold)
+        opt_g.step()
+        return torch.stack([d_loss.detach(), g_loss.detach(), torch.sigmoid(real_logits.detach()).mean(),
+                            torch.sigmoid(fake_logits.detach()).mean()])
+
+
+class Snapshots(Callback):
+    """G(`noise`) at the end of each epoch in `epochs`: ``images`` = {epoch: images on the CPU},
+    saved and restored with the checkpoints."""
+
+    order = 10  # after History (5), before the Checkpointer (30) saves the epoch
+
+    def __init__(self, noise: torch.Tensor, *, epochs: list[int]):
+        self.noise, self.epochs = noise, set(epochs)
+        self.images: dict[int, torch.Tensor] = {}
+
+    def on_epoch_end(self, trainer, logs):
+        if logs["epoch"] in self.epochs:
+            self.images[logs["epoch"]] = draw(trainer.model, self.noise)
+
+    def state_dict(self) -> dict:
+        return {f"epoch_{e}": images for e, images in self.images.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.images = {int(k.split("_")[1]): v.cpu() for k, v in state.items()}
+
+
+def gan_trainer(model: GAN, cfg: Config, *, train_rows: int, callbacks: list[Callback], base_lr: float) -> Trainer:
+    """A `Trainer` running `GANStep` with G's and D's optimizers and the LR schedule of `cfg` from η₀ = `base_lr`."""
+    steps = max(1, -(-train_rows // cfg.train.batch_size))
+    schedule = build_schedule(cfg.schedule.model_copy(update={"name": schedule_name(cfg)}), base_lr=base_lr,
+                              total_steps=steps * cfg.train.epochs)
+    optimizers = Optimizers(g=build_optimizer(model.generator, cfg.optimizer),
+                            d=build_optimizer(model.discriminator, cfg.optimizer))
+    g = cfg.generative
+    return Trainer(model=model, loss_fn=None, optimizer=optimizers, schedule=schedule, classification=False,
+                   clip_mode=cfg.clip.name, clip_threshold=cfg.clip.threshold, callbacks=callbacks,
+                   log_every=cfg.train.log_every,
+                   train_step=GANStep(real_label=g.real_label, fake_label=g.fake_label))
+
+
+def bar_text(logs: dict) -> str:
+    return (f"D {logs['d_loss']:.3f}  G {logs['g_loss']:.3f}  D(x) {logs['d_real']:.2f}  "
+            f"D(G(z)) {logs['d_fake']:.2f}")
+
+
+@torch.no_grad()
+def draw(model: GAN, noise: torch.Tensor) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    images = model.generator(noise).cpu()
+    model.train(was_training)
+    return images
+
+
+def figures(rows: list[dict], snapshots: dict[int, torch.Tensor], final: torch.Tensor, cfg: Config,
+             plots) -> list[str]:
+    n = cfg.generative.grid
+    written = []
+    for epoch, images in sorted(snapshots.items()):
+        plot_image_grid(images.numpy(), plots / f"samples_epoch_{epoch}.png", ncol=n,
+                        title=f"GAN, fixed noise, epoch {epoch}")
+        written.append(f"samples_epoch_{epoch}.png")
+    plot_image_grid(final.numpy(), plots / "samples.png", ncol=n,
+                    title=f"GAN samples, fixed noise, {len(rows)} epochs")
+    history = {k: np.array([r[k] for r in rows], dtype=float) for k in COLUMNS}
+    plot_gan_curves(history, plots / "gan_curves.png")
+    return written + ["samples.png", "gan_curves.png"]
 
 
 class GanTask(Task):
     name = "gan"
-    commands = frozenset({"sample"})
-    holds = "generative model"
-    instead = "draw images with `nnrecipe sample RUN_DIR --out grid.png`"
-
-    def load(self, run_dir, info: dict, *, model=None) -> Run:
-        return load_generative(run_dir, info)
     data_parallel = False
     why_not_parallel = ("only classifier/regressor fits (tabular, image and sequence models, ensembles) train "
                         "on several processes")
+    commands = frozenset({"sample"})
+    holds = "generative model"
+    instead = "draw images with `nnrecipe sample RUN_DIR --out grid.png`"
 
     def check(self, cfg: Config) -> None:
         check_generative(cfg)
@@ -47,23 +171,12 @@ class GanTask(Task):
         g = cfg.generative
         fixed = torch.randn(g.grid ** 2, g.latent_dim,
                             generator=torch.Generator().manual_seed(member.seed + 1)).to(member.device)
-        extras = {"fixed": fixed, "fit": member.fit, "progress": member.progress}
-
-        def run(member: Member, checkpoints, progress: bool) -> Fitted:
-            bar = ProgressBar(cfg.train.epochs, description=f"fit {data.name} gan") if progress else None
-            if bar is not None:
-                bar.on_fit_begin(None, {})
-            try:
-                rows, snapshots = train_gan(model, data.X["train"], cfg, epochs=cfg.train.epochs, progress_bar=bar,
-                                            fixed_noise=fixed, keep=snapshot_epochs(cfg.train.epochs, g.snapshots),
-                                            checkpoint=checkpoints, resume=checkpoints.resume, base_lr=member.base_lr)
-            finally:
-                if bar is not None:
-                    bar.on_fit_end(None, {})
-            extras["snapshots"] = snapshots
-            return Fitted(trainer=None, rows=rows, logs={"epochs_run": len(rows)}, diverged=None,
-                          train_seconds=checkpoints.elapsed_before, columns=COLUMNS, extras=extras)
-        return Loop(train=(data.X["train"], None), val=None, run=run, extras=extras)
+        snapshots = Snapshots(fixed, epochs=snapshot_epochs(cfg.train.epochs, g.snapshots))
+        X = data.X["train"]
+        return Loop(train=(X, X), val=None, columns=COLUMNS, callbacks=[snapshots], stats=bar_text,
+                    trainer=lambda callbacks: gan_trainer(model, cfg, train_rows=len(X), callbacks=callbacks,
+                                                          base_lr=member.base_lr),
+                    extras={"snapshots": snapshots, "fit": member.fit, "progress": member.progress})
 
     def evaluate(self, cfg: Config, model, data: ImageData, fitted: Fitted, member: Member) -> Evaluated:
         g, last = cfg.generative, fitted.rows[-1]
@@ -73,16 +186,17 @@ class GanTask(Task):
         spec = generative_architecture(cfg, data.image_shape)
         return Evaluated(metrics=metrics, info=run_info(spec, data), model=model)
 
+    def load(self, run_dir, info: dict, *, model=None) -> Run:
+        return load_generative(run_dir, info)
+
     def write(self, run: Run, fitted: Fitted, data: ImageData, staging, cfg: Config) -> None:
         model, metrics, extras = run.model, run.metrics, fitted.extras
+        snapshots = extras["snapshots"]
         with atomic_dir(staging) as tmp:
             scores = score_samples(cfg, data, model, tmp, progress=extras["progress"], fit=extras["fit"])
             if scores is not None:
                 metrics["scores"] = scores
-            metrics["plots"] = figures(fitted.rows, extras["snapshots"], draw(model, extras["fixed"]), cfg,
+            metrics["plots"] = figures(fitted.rows, snapshots.images, draw(model, snapshots.noise), cfg,
                                        tmp / "plots")
             model.cpu()
             write_files(tmp, run, cfg, fitted.rows, COLUMNS)
-
-
-__all__ = ["GanTask"]

@@ -14,6 +14,7 @@ Callbacks with state a resumed run needs (`History`, `EarlyStopping`) have ``sta
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -57,6 +58,7 @@ class EarlyStopping(Callback):
     Keeps a copy of the best weights (in memory) and restores them at the end of fit, also when
     training stopped for another reason (divergence, max epochs). patience = 0: never stops early,
     but the best weights are still restored (``restore_best=False`` keeps the last epoch's).
+    Without the monitored value (no validation data) it neither stops nor restores.
     """
 
     order = 0
@@ -75,7 +77,10 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, trainer, logs):
         value = logs.get(self.monitor)
-        if value is None or not math.isfinite(value):
+        if value is None:  # nothing to monitor (a fit without validation data): the last weights stay
+            self.best_state = None
+            return
+        if not math.isfinite(value):
             return
         if value < self.best - self.min_delta:
             self.best, self.best_epoch, self.wait = value, logs["epoch"], 0
@@ -103,27 +108,34 @@ class EarlyStopping(Callback):
 
 
 class ProgressBar(Callback):
-    """A rich progress bar over epochs with live loss/accuracy/LR."""
+    """A rich progress bar over epochs with live loss/accuracy/LR; `stats` (logs -> text) replaces
+    that text for log steps and epoch ends (a custom train_step's own columns)."""
 
     order = 90
 
-    def __init__(self, total_epochs: int, *, description: str = "training"):
+    def __init__(self, total_epochs: int, *, description: str = "training",
+                 stats: Callable[[dict], str] | None = None):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TextColumn("{task.fields[stats]}"), transient=False)
         self.total, self.description, self.task = total_epochs, description, None
+        self.stats = stats
 
     def on_fit_begin(self, trainer, logs):
         self.progress.start()
         self.task = self.progress.add_task(self.description, total=self.total, stats="")
 
     def on_batch_end(self, trainer, logs):
-        self.progress.update(self.task, stats=f"loss {logs['loss']:.4f}  lr {logs['lr']:.2e}")
+        stats = self.stats(logs) if self.stats else f"loss {logs['loss']:.4f}  lr {logs['lr']:.2e}"
+        self.progress.update(self.task, stats=stats)
 
     def on_epoch_end(self, trainer, logs):
-        acc = logs.get("val_accuracy")
-        stats = f"train {logs['train_loss']:.4f}  val {logs['val_loss']:.4f}"
+        if self.stats:
+            self.progress.update(self.task, completed=logs["epoch"], stats=self.stats(logs))
+            return
+        val, acc = logs.get("val_loss"), logs.get("val_accuracy")
+        stats = f"train {logs['train_loss']:.4f}" + (f"  val {val:.4f}" if val is not None else "")
         stats += f"  val_acc {acc:.4f}" if acc is not None else ""
         self.progress.update(self.task, completed=logs["epoch"], stats=stats + f"  lr {logs['lr']:.2e}")
 

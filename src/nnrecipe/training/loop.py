@@ -24,6 +24,16 @@ the same index batches. ``accumulate`` = N: each optimizer step takes N·B rows,
 micro-batches of B (`_forward_backward`); the schedule counts optimizer steps. ``precision``:
 autocast and the fp16 GradScaler (`nnrecipe.training.precision`).
 
+A custom step (``train_step``, Keras 3's ``train_step`` override): models with their own update
+rule (a GAN's two players) pass ``train_step(trainer, xb, yb) -> stats``, which replaces forward →
+… → optimizer step and applies its updates itself; the Trainer keeps the rest (batches, LR
+schedule on every group of ``trainer.optimizer``, guard, callbacks, checkpoints). `stats` is a
+1-D tensor of per-batch statistics left on the device, named by ``train_step.columns``; each
+epoch row holds their means over the epoch's rows. The guard checks them (any NaN/Inf stops: the
+update is already applied, so ``nan_policy`` "skip" does not apply). Without validation data
+(``fit(X, y, None, None)``) no evaluation runs: ``val_loss`` is None, which early stopping,
+plateau schedules and checkpoint retention ignore.
+
 Resume (`nnrecipe.training.checkpoint`): ``trainer.progress`` says where the loop is (epoch,
 batches done, the batch-order generator's state at the epoch's start, the epoch's statistics rows
 so far). A checkpoint saves it; a resumed epoch draws its permutation again from the saved state
@@ -115,6 +125,7 @@ class EpochProgress:
     batches_done: int = 0  # batches of it already run (dropped non-finite steps included)
     start_generator_state: torch.Tensor | None = None  # batch-order generator before this epoch's permutation
     stats: torch.Tensor | None = None  # [steps, 4] per-step rows (loss, pre-clip norm, correct, counted)
+    #                                    or [steps, len(train_step.columns)] with a custom train_step
     sizes: list[int] = field(default_factory=list)  # batch size of each kept row of `stats`
     lr: float | None = None  # LR of the last batch
 
@@ -137,6 +148,8 @@ class Trainer:
     accumulate: int = 1  # micro-batches of batch_size per optimizer step (gradient accumulation)
     precision: Precision | None = None  # autocast / GradScaler (nnrecipe.training.precision); None: fp32
     distributed: object | None = None  # nnrecipe.training.distributed.Distributed under torchrun; None: one process
+    # (trainer, xb, yb) -> 1-D stats tensor named by its `columns`: replaces forward/backward/clip/step (docstring)
+    train_step: Callable | None = None
     step: int = 0
     should_stop: bool = False
     lr_factor: float = 1.0
@@ -215,7 +228,8 @@ class Trainer:
         # once at epoch end: a single small op per step instead of a running sum per statistic.
         n = num_rows(X)
         step_rows = batch_size * self.accumulate  # rows per optimizer step
-        stats = torch.zeros(-(-n // step_rows), 4, device=device)
+        columns = self.train_step.columns if self.train_step is not None else None
+        stats = torch.zeros(-(-n // step_rows), len(columns) if columns else 4, device=device)
         p = self.progress
         sizes, lr = p.sizes, p.lr  # a resumed epoch continues its rows
         if sizes:
@@ -231,27 +245,35 @@ class Trainer:
         for xb, yb in loader.batches(order) if loader else ((take(X, idx), y[idx]) for idx in order):
             p.batches_done += 1
             lr = p.lr = self._set_lr()
-            self.optimizer.zero_grad(set_to_none=True)
-            loss, total, correct, counted = self._forward_backward(xb, yb, batch_size, generator, has_bn)
-            if self.precision is not None:
-                self.precision.unscale(self.optimizer)  # clip true gradients, not scaled ones
-            grad_norm = clip_gradients(params, mode=self.clip_mode, threshold=self.clip_threshold)
             log_step = (self.step + 1) % self.log_every == 0
-            # with a GradScaler, Inf gradients are the scaler's to skip: only the loss is guarded
-            probe = total if self.precision is not None and self.precision.scaler else total + grad_norm
-            if (check_every_step or log_step) and not self._guard(probe, total, grad_norm, good_state):
-                continue  # nan_policy "skip": this update is dropped
-            self.precision.step(self.optimizer) if self.precision is not None else self.optimizer.step()
-            self.step += 1
-            if not self.classification:
-                correct = counted = grad_norm.new_zeros(())
-            # under DDP with token losses: this rank's share of the global batch loss
-            share = self.distributed.loss_share(loss, len(yb)) if self.distributed is not None else loss
-            stats[len(sizes)] = torch.stack((share.to(stats.dtype), grad_norm, correct.to(stats.dtype),
-                                             counted.to(stats.dtype)))
+            if self.train_step is not None:
+                row = self.train_step(self, xb, yb)  # applies its own updates
+                if check_every_step or log_step:
+                    self._guard_stats(row, good_state)
+                self.step += 1
+            else:
+                self.optimizer.zero_grad(set_to_none=True)
+                loss, total, correct, counted = self._forward_backward(xb, yb, batch_size, generator, has_bn)
+                if self.precision is not None:
+                    self.precision.unscale(self.optimizer)  # clip true gradients, not scaled ones
+                grad_norm = clip_gradients(params, mode=self.clip_mode, threshold=self.clip_threshold)
+                # with a GradScaler, Inf gradients are the scaler's to skip: only the loss is guarded
+                probe = total if self.precision is not None and self.precision.scaler else total + grad_norm
+                if (check_every_step or log_step) and not self._guard(probe, total, grad_norm, good_state):
+                    continue  # nan_policy "skip": this update is dropped
+                self.precision.step(self.optimizer) if self.precision is not None else self.optimizer.step()
+                self.step += 1
+                if not self.classification:
+                    correct = counted = grad_norm.new_zeros(())
+                # under DDP with token losses: this rank's share of the global batch loss
+                share = self.distributed.loss_share(loss, len(yb)) if self.distributed is not None else loss
+                row = torch.stack((share.to(stats.dtype), grad_norm, correct.to(stats.dtype),
+                                   counted.to(stats.dtype)))
+            stats[len(sizes)] = row
             sizes.append(len(yb))
             if log_step:
-                logs = {"step": self.step, "loss": loss.item(), "lr": lr}
+                values = dict(zip(columns, row.tolist())) if columns else {"loss": loss.item()}
+                logs = {"step": self.step, **values, "lr": lr}
                 for cb in self.callbacks:
                     cb.on_batch_end(self, logs)
             for cb in self._stepped:  # pure int arithmetic: no host sync unless a callback runs
@@ -262,6 +284,9 @@ class Trainer:
     def _epoch_summary(self, stats: torch.Tensor, sizes: list[int], lr: float) -> dict:
         weights = torch.tensor(sizes, dtype=stats.dtype, device=stats.device)
         seen, steps = max(sum(sizes), 1), max(len(sizes), 1)
+        if self.train_step is not None:  # the step's statistics: means over the epoch's rows, one sync
+            means = ((stats * weights[:, None]).sum(0) / seen).tolist()
+            return {**dict(zip(self.train_step.columns, means)), "lr": lr}
         loss_sum, correct = (stats[:, 0] * weights).sum().item(), stats[:, 2].sum().item()
         counted = max(stats[:, 3].sum().item(), 1)
         if self.distributed is not None:  # each rank saw its own rows: sum (loss·rows, rows, correct, counted)
@@ -299,8 +324,21 @@ class Trainer:
         value = loss.item() if not torch.isfinite(loss) else grad_norm.item()
         raise TrainingDiverged(self.step, good_state["epoch"] + 1, value)
 
-    def fit(self, X: Inputs, y: torch.Tensor, X_val: Inputs, y_val: torch.Tensor, *,
+    def _guard_stats(self, stats: torch.Tensor, good_state) -> None:
+        """A train_step's statistics must all be finite. Its update is already applied, so a bad
+        step stops the fit (on accelerators after restoring the weights of the last good epoch),
+        whatever ``nan_policy`` says."""
+        if torch.isfinite(stats).all():
+            return
+        if stats.device.type != "cpu":
+            self.model.load_state_dict(good_state["weights"])
+        raise TrainingDiverged(self.step, good_state["epoch"] + 1, stats[~torch.isfinite(stats)][0].item())
+
+    def fit(self, X: Inputs, y: torch.Tensor, X_val: Inputs | None, y_val: torch.Tensor | None, *,
             epochs: int, batch_size: int, generator: torch.Generator) -> dict:
+        """Train for `epochs` (fewer if a callback stops it); X_val None: no validation (val_loss None)."""
+        if self.train_step is not None and self.distributed is not None:
+            raise ValueError("a custom train_step runs in one process (its statistics are not reduced across ranks)")
         self.callbacks = sorted_callbacks(self.callbacks)
         self._stepped = [cb for cb in self.callbacks if getattr(cb, "every_steps", None)]
         self.generator = generator
@@ -319,15 +357,17 @@ class Trainer:
                     cb.on_epoch_begin(self, {"epoch": epoch})
                 row = {"epoch": epoch, **self._train_epoch(X, y, batch_size, generator, good_state)}
                 self.progress = EpochProgress(epoch=epoch + 1)  # what an end-of-epoch checkpoint resumes
-                row["val_loss"], row["val_accuracy"] = self.evaluate(X_val, y_val)
-                if self.distributed is not None:  # early stopping/plateau must decide alike on every rank
-                    row["val_loss"], row["val_accuracy"] = self.distributed.from_rank0(row["val_loss"],
-                                                                                        row["val_accuracy"])
-                if not math.isfinite(row["val_loss"]):
-                    raise TrainingDiverged(self.step, epoch, row["val_loss"])
-                for cb in self.callbacks:
-                    cb.on_validation_end(self, row)
-                self.schedule.observe(row["val_loss"])
+                row["val_loss"] = row["val_accuracy"] = None
+                if X_val is not None:
+                    row["val_loss"], row["val_accuracy"] = self.evaluate(X_val, y_val)
+                    if self.distributed is not None:  # early stopping/plateau must decide alike on every rank
+                        row["val_loss"], row["val_accuracy"] = self.distributed.from_rank0(row["val_loss"],
+                                                                                            row["val_accuracy"])
+                    if not math.isfinite(row["val_loss"]):
+                        raise TrainingDiverged(self.step, epoch, row["val_loss"])
+                    for cb in self.callbacks:
+                        cb.on_validation_end(self, row)
+                    self.schedule.observe(row["val_loss"])
                 row["seconds"] = time.perf_counter() - start
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, row)

@@ -28,7 +28,7 @@ every step), λ the weight decay.
   they learn η (β = ``cfg.hypergrad_lr``) and ignore the LR written by the schedule.
 
 ``cfg.lookahead`` wraps any of them in `Lookahead` (Zhang et al. 2019, k = ``lookahead_k``,
-α = ``lookahead_alpha``).
+α = ``lookahead_alpha``). `Optimizers` bundles several (a GAN's G and D) for a custom train step.
 """
 
 from __future__ import annotations
@@ -162,3 +162,32 @@ def build_optimizer(model: nn.Module, cfg: OptimizerConfig, *,
     if cfg.lookahead:
         optimizer = Lookahead(optimizer, k=cfg.lookahead_k, alpha=cfg.lookahead_alpha)
     return optimizer
+
+
+class Optimizers:
+    """Several optimizers, each stepped by a custom train step (a GAN's ``g`` and ``d``), that the
+    Trainer and the checkpoint treat as one: ``param_groups`` lists every group (the scheduled LR
+    is written into each), ``zero_grad`` clears all, ``state_dict`` is ``{name: state}``."""
+
+    def __init__(self, **optimizers: torch.optim.Optimizer):
+        self.optimizers = optimizers
+
+    def __getitem__(self, name: str) -> torch.optim.Optimizer:
+        return self.optimizers[name]
+
+    @property
+    def param_groups(self) -> list[dict]:
+        return [group for opt in self.optimizers.values() for group in opt.param_groups]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict:
+        return {name: opt.state_dict() for name, opt in self.optimizers.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if set(state) != set(self.optimizers):
+            raise KeyError(f"optimizer states for {sorted(state)}, expected {sorted(self.optimizers)}")
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state[name])
