@@ -1,6 +1,6 @@
-"""cli/summaries.py: the console text of `fit` (generative, word2vec), `summary` and
+"""cli/summaries.py: the console text of `fit` (generative, word2vec), `summary`, `doctor` and
 `evaluate --analogies`, from the dicts the library returns. The expected strings are what the
-formatters printed before they moved out of the library (genfit, w2vfit, models.summary)."""
+formatters printed before they moved out of the library (genfit, w2vfit, models.summary, doctor)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import re
 
 from torch import nn
 
-from nnrecipe.cli.summaries import (format_analogy_accuracy, format_generative_fit, format_model_summary,
-                                    format_word2vec_fit)
+from nnrecipe.cli.summaries import (format_analogy_accuracy, format_doctor_report, format_generative_fit,
+                                    format_model_summary, format_word2vec_fit)
 from nnrecipe.models import MLP, summarize
 
 _SCORE = {"inception_score": 1.0, "class_entropy": 2.3, "max_class_entropy": 2.302585}
@@ -85,3 +85,27 @@ def test_model_summary_is_an_aligned_table_with_exact_totals():  # moved from te
     mlp = format_model_summary(summarize(MLP(64, 10, hidden=(32,)), (1, 64)))
     assert "body.0" in mlp and "head" in mlp and "2,410" in mlp  # 64·32 + 32 + 32·10 + 10
 
+
+def test_doctor_report_lines_warn_pruned_trials_last_and_next_command(tmp_path):
+    report = {"initial_loss": {"ok": True, "measured": 2.2912, "expected": 2.302585},
+              "activations_summary": {"verdict": "collapse", "fix": "match the init to the activation"},
+              "overfit_small": {"passed": False, "iterations": 500, "diagnosis": "loss not going down"},
+              "lr_find": {"suggested_lr": 0.0085},
+              "search": {"trials": [{"number": 0, "lr": 0.0255, "weight_decay": 1e-05, "value": 0.652, "state": "COMPLETE"},
+                                    {"number": 1, "lr": 0.00283, "weight_decay": 0.0001, "value": None, "state": "PRUNED"},
+                                    {"number": 2, "lr": 0.0085, "weight_decay": 0.0, "value": 0.6482, "state": "COMPLETE"}],
+                         "best": {"lr": 0.0085, "weight_decay": 0.0, "value": 0.6482}},
+              "diagnosis": {"verdict": "healthy", "advice": "both curves improving"},
+              "dir": str(tmp_path / "doc")}
+    assert format_doctor_report(report).splitlines() == [
+        "ok   1 initial loss: 2.291 vs expected 2.303",
+        "WARN 2 activations: collapse (match the init to the activation)",
+        "WARN 3 overfit small sample: 500 iterations; loss not going down",
+        "ok   4 LR range test: suggested lr 8.50e-03",
+        "  trial         lr  weight_decay   val loss  state",
+        "      2   8.50e-03             0     0.6482  complete",
+        "      0   2.55e-02         1e-05     0.6520  complete",
+        "      1   2.83e-03        0.0001          -  pruned",
+        "ok   5 coarse search: best lr 8.50e-03, weight_decay 0 (val loss 0.6482, 3 trials)",
+        "ok   6 curve diagnosis: healthy: both curves improving",
+        f"next: nnrecipe fit --config {tmp_path / 'doc' / 'best.yaml'}"]

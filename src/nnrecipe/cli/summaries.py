@@ -1,10 +1,12 @@
-"""Console text of results: what `nnrecipe fit`, `summary` and `evaluate --analogies`
-print, made from the dicts the library returns (metrics.json, `describe_model`,
+"""Console text of results: what `nnrecipe fit`, `summary`, `doctor` and `evaluate --analogies`
+print, made from the dicts the library returns (metrics.json, `describe_model`, doctor.json,
 `evaluate_analogies`). The library itself returns data and never writes to the console
 (tests/test_layers.py enforces it); every formatter here takes such a dict and returns text.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from nnrecipe.models.summary import human
 
@@ -89,3 +91,29 @@ def format_model_summary(result: dict) -> str:
               f"MACs per sample:      {macs:,} ({human(macs)}; FLOPs ≈ 2·MACs)"]
     return "\n".join(lines)
 
+
+def _doctor_line(step: str, ok: bool, detail: str) -> str:
+    return f"{'ok  ' if ok else 'WARN'} {step}: {detail}"
+
+
+def format_doctor_report(report: dict) -> str:
+    """`nnrecipe doctor`: one line per step (``ok  `` or ``WARN``), the search's trials best first,
+    and the suggested next command, from `doctor`'s report (doctor.json plus ``dir``)."""
+    il, acts, of = report["initial_loss"], report["activations_summary"], report["overfit_small"]
+    search, diag = report["search"], report["diagnosis"]
+    best = search["best"]
+    lines = [_doctor_line("1 initial loss", il["ok"], f"{il['measured']:.3f} vs expected {il['expected']:.3f}"),
+             _doctor_line("2 activations", acts["verdict"] == "healthy",
+                          f"{acts['verdict']}" + (f" ({acts['fix']})" if acts.get("fix") else "")),
+             _doctor_line("3 overfit small sample", of["passed"], f"{of['iterations']} iterations"
+                          + (f"; {of['diagnosis']}" if of.get("diagnosis") else "")),
+             _doctor_line("4 LR range test", True, f"suggested lr {report['lr_find']['suggested_lr']:.2e}"),
+             f"  {'trial':>5}  {'lr':>9}  {'weight_decay':>12}  {'val loss':>9}  state"]
+    for t in sorted(search["trials"], key=lambda t: (t["value"] is None, t["value"] or 0.0)):
+        value = "-" if t["value"] is None else f"{t['value']:.4f}"
+        lines.append(f"  {t['number']:>5}  {t['lr']:>9.2e}  {t['weight_decay']:>12g}  {value:>9}  {t['state'].lower()}")
+    lines += [_doctor_line("5 coarse search", True, f"best lr {best['lr']:.2e}, weight_decay {best['weight_decay']:g} "
+                           f"(val loss {best['value']:.4f}, {len(search['trials'])} trials)"),
+              _doctor_line("6 curve diagnosis", diag["verdict"] == "healthy", f"{diag['verdict']}: {diag['advice']}"),
+              f"next: nnrecipe fit --config {Path(report['dir']) / 'best.yaml'}"]
+    return "\n".join(lines)

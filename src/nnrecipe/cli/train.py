@@ -6,7 +6,8 @@ import os
 import sys
 
 from nnrecipe.cli.parser import EXIT_DIVERGED, EXIT_INTERRUPTED, _flag_sets, build_parser
-from nnrecipe.cli.summaries import format_generative_fit, format_model_summary, format_word2vec_fit
+from nnrecipe.cli.summaries import (format_doctor_report, format_generative_fit, format_model_summary,
+                                   format_word2vec_fit)
 from nnrecipe.errors import TrainingDiverged, UserError
 
 
@@ -17,8 +18,8 @@ def _cmd_doctor(args) -> int:
         raise UserError(f"--search-epochs must be 1..5, got {args.search_epochs}", "--search-epochs",
                         "a coarse search trains each trial briefly")
     report = doctor(args.data, config=args.config, overrides=_flag_sets(args), target=args.target,
-                    task=args.task, seed=args.seed, out=args.out, storage=args.storage, quiet=args.quiet)
-    print(report["dir"] if args.quiet else f"run: {report['dir']}")
+                    task=args.task, seed=args.seed, out=args.out, storage=args.storage)
+    print(report["dir"] if args.quiet else f"{format_doctor_report(report)}\nrun: {report['dir']}")
     return 0
 
 
