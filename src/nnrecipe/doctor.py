@@ -50,9 +50,10 @@ def _no_regularization(cfg: Config) -> Config:
 
 
 def run_doctor(cfg: Config, *, out: str | Path | None = None, storage: str | None = None,
-               search_epochs: int = 3, say=print, given: GivenData | None = None,
+               search_epochs: int = 3, given: GivenData | None = None,
                module: torch.nn.Module | None = None) -> dict:
     """Run the six steps; return the doctor.json content (with ``dir`` set to the run directory).
+    Nothing is printed: `nnrecipe doctor` prints its lines from this report (cli/summaries.py).
 
     `given`: data in memory instead of ``cfg.data.source``; `module`: the user's model, every
     step and trial starting from a copy of it."""
@@ -64,13 +65,13 @@ def run_doctor(cfg: Config, *, out: str | Path | None = None, storage: str | Non
     device = pick_device(cfg.train.device)
     tensors = to_streams(data, cfg.train, device) if cfg.data.lazy else to_tensors(data, device)
     try:
-        return _steps(cfg, data, tensors, device, final, storage=storage, search_epochs=search_epochs, say=say,
+        return _steps(cfg, data, tensors, device, final, storage=storage, search_epochs=search_epochs,
                       started=started, module=module)
     finally:
         close_streams(tensors)  # data.lazy: the DataLoader workers end here
 
 
-def _steps(cfg: Config, data, tensors: dict, device, final: Path, *, storage, search_epochs: int, say,
+def _steps(cfg: Config, data, tensors: dict, device, final: Path, *, storage, search_epochs: int,
            started: float, module: torch.nn.Module | None = None) -> dict:
     """The six steps on prepared tensors (or, for data.lazy, `DatasetBatches` that index like them)."""
     classification = data.task == "classification"
@@ -89,20 +90,13 @@ def _steps(cfg: Config, data, tensors: dict, device, final: Path, *, storage, se
     model = fresh_model()
     report["initial_loss"] = initial_loss_check(model, X["train"][batch], y["train"][batch], task=data.task,
                                                 num_classes=classes)
-    say(_line("1 initial loss", report["initial_loss"]["ok"],
-              f"{report['initial_loss']['measured']:.3f} vs expected {report['initial_loss']['expected']:.3f}"))
     stats = activation_stats(model, X["train"][batch], activation=cfg.model.activation)
     summary = summarize_activations(stats)
     report["activations"], report["activations_summary"] = stats, summary
-    say(_line("2 activations", summary["verdict"] == "healthy", f"{summary['verdict']}"
-              + (f" ({summary['fix']})" if summary.get("fix") else "")))
 
     lr = initial_lr(cfg)
     report["overfit_small"] = overfit_small(fresh_model, X["train"], y["train"], task=data.task, lr=lr,
                                             seed=cfg.train.seed)
-    of = report["overfit_small"]
-    say(_line("3 overfit small sample", of["passed"], f"{of['iterations']} iterations"
-              + (f"; {of['diagnosis']}" if of.get("diagnosis") else "")))
 
     model = fresh_model()
     optimizer = build_optimizer(model, plain.optimizer)
@@ -110,7 +104,6 @@ def _steps(cfg: Config, data, tensors: dict, device, final: Path, *, storage, se
                           batch_size=cfg.train.batch_size, seed=cfg.train.seed)
     report["lr_find"] = found
     suggested = found["suggested_lr"]
-    say(_line("4 LR range test", True, f"suggested lr {suggested:.2e}"))
 
     with atomic_dir(final) as tmp:
         (tmp / "plots").mkdir()
@@ -140,31 +133,18 @@ def _steps(cfg: Config, data, tensors: dict, device, final: Path, *, storage, se
         write_best_yaml(best_cfg, tmp / "best.yaml")
         report["search"] = search
         best = search["best"]
-        say(f"  {'trial':>5}  {'lr':>9}  {'weight_decay':>12}  {'val loss':>9}  state")
-        for t in sorted(search["trials"], key=lambda t: (t["value"] is None, t["value"] or 0.0)):
-            value = "-" if t["value"] is None else f"{t['value']:.4f}"
-            say(f"  {t['number']:>5}  {t['lr']:>9.2e}  {t['weight_decay']:>12g}  {value:>9}  {t['state'].lower()}")
-        say(_line("5 coarse search", True, f"best lr {best['lr']:.2e}, weight_decay {best['weight_decay']:g} "
-                  f"(val loss {best['value']:.4f}, {len(search['trials'])} trials)"))
         best_rows = histories.get((best["lr"], best["weight_decay"]), [])
         report["diagnosis"] = diagnose_history(best_rows, task=data.task)
-        say(_line("6 curve diagnosis", report["diagnosis"]["verdict"] == "healthy",
-                  f"{report['diagnosis']['verdict']}: {report['diagnosis']['advice']}"))
         report["seconds"] = time.perf_counter() - started
         if storage is None:  # the study moves with the directory: record its final place
             report["search"]["storage"] = f"sqlite:///{(final / 'study.db').resolve()}"
         (tmp / "doctor.json").write_text(json.dumps(report, indent=2, default=float))
     report["dir"] = str(final)
-    say(f"next: nnrecipe fit --config {final / 'best.yaml'}")
     return report
 
 
-def _line(step: str, ok: bool, detail: str) -> str:
-    return f"{'ok  ' if ok else 'WARN'} {step}: {detail}"
-
-
 def doctor(data=None, *, config=None, overrides: list[str] | None = None, target=None,
-           task=None, seed: int | None = None, out=None, storage: str | None = None, quiet: bool = True,
+           task=None, seed: int | None = None, out=None, storage: str | None = None,
            model: str | torch.nn.Module | None = None, val=None, test=None) -> dict:
     """API twin of `nnrecipe doctor`: same options as `fit` (data in memory and a user's
     ``nn.Module`` too: ``nnrecipe.doctor((X, y), model=MyNet())``) plus an Optuna `storage` URL."""
@@ -173,5 +153,4 @@ def doctor(data=None, *, config=None, overrides: list[str] | None = None, target
                            model=None if provided.model is not None else model)
     extra = merge(extra, tree)
     cfg = resolve_config(file=config, overrides=overrides, extra=extra)
-    return run_doctor(cfg, out=out, storage=storage, say=(lambda _msg: None) if quiet else print,
-                      given=provided.data, module=provided.model)
+    return run_doctor(cfg, out=out, storage=storage, given=provided.data, module=provided.model)

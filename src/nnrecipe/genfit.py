@@ -243,30 +243,3 @@ def sample_grid(run_dir: str | Path, out_png: str | Path, *, count: int = 64, se
     ncol = int(np.ceil(np.sqrt(count)))
     return plot_image_grid(images.numpy(), Path(out_png), ncol=ncol,
                            title=f"{count} samples, {run.info['architecture']['name']}, seed {seed}")
-
-
-def summary_lines(m: dict) -> list[str]:
-    """What `nnrecipe fit` prints for a generative run."""
-    lines = [f"epochs: {m['epochs_run']}, {m['train_seconds']:.1f} s"]
-    test = m.get("test") or {}
-    if m["model"] == "vae":
-        lines.append(f"test: ELBO {test['elbo']:.2f} nats (at init {test['elbo_at_init']:.2f}), "
-                     f"reconstruction {test['reconstruction']:.2f}, KL {test['kl']:.2f}, "
-                     f"active units {test['active_units']}/{test['latent_dim']}")
-    elif m["model"] == "autoencoder":
-        lines.append(f"test: reconstruction BCE {test['reconstruction_bce']:.2f} nats/image, "
-                     f"MSE {test['reconstruction_mse']:.4f}/pixel")
-    else:
-        last = m["final"]
-        lines.append(f"last epoch: D loss {last['d_loss']:.3f}, G loss {last['g_loss']:.3f}, "
-                     f"D(x) {last['d_real']:.3f}, D(G(z)) {last['d_fake']:.3f}")
-    scores = m.get("scores")
-    if scores:
-        lines.append(f"judge ({scores['judge']['model']}, test accuracy {scores['judge']['test_accuracy']:.3f}):")
-        for name in ("generated", "real", "noise"):
-            s = scores[name]
-            lines.append(f"  {name:9s} FD {s['frechet_distance']:8.2f}  IS {s['inception_score']:.2f}  "
-                         f"class entropy {s['class_entropy']:.2f}/{s['max_class_entropy']:.2f}  "
-                         f"confidence {s['mean_confidence']:.3f}")
-    lines.append("plots: " + ", ".join(m.get("plots", [])))
-    return lines

@@ -243,28 +243,5 @@ def write_run_files(run: Run, rows: list[dict], cfg: Config, vectors: WordVector
     return Path(final)
 
 
-def _line(name: str, r: dict) -> str:
-    acc = "n/a" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
-    return f"{name}: accuracy {acc} ({r['correct']}/{r['answered']} answered, {r['skipped']} skipped)"
-
-
-def format_analogy_accuracy(result: dict) -> str:
-    """Overall, then one indented line per section."""
-    lines = [_line(f"analogies ({result['file']})", result["overall"])]
-    lines += ["  " + _line(name, r) for name, r in result["sections"].items()]
-    return "\n".join(lines)
-
-
-def format_fit_summary(m: dict) -> str:
-    """The lines `nnrecipe fit` prints for a word2vec run."""
-    lines = [f"word2vec {m['architecture']}: {m['vocab_size']} words x {m['dim']}, {m['corpus_words']:,} corpus "
-             f"words x {m['epochs_run']} epochs in {m['train_seconds']:.1f} s: {m['words_per_second']:,.0f} words/s",
-             f"final loss {m['final_loss']:.4f} per {m['examples'][:-1]}"]
-    if m.get("analogies"):
-        lines.append(format_analogy_accuracy(m["analogies"]))
-    return "\n".join(lines)
-
-
-__all__ = ["WordVectors", "analogy", "evaluate_analogies", "format_analogy_accuracy",
-           "format_fit_summary", "intra_op_threads", "load_vectors", "read_word2vec_text", "score_analogies", "write_run_files",
-           "similar", "train_word2vec", "write_word2vec_text"]
+__all__ = ["WordVectors", "analogy", "evaluate_analogies", "intra_op_threads", "load_vectors", "read_word2vec_text",
+           "score_analogies", "similar", "train_word2vec", "write_run_files", "write_word2vec_text"]

@@ -1,12 +1,10 @@
-import re
-
 import pytest
 import torch
 from torch import nn
 
 from nnrecipe.models import MLP, build_model, summarize
 from nnrecipe.models.shapes import conv_macs
-from nnrecipe.models.summary import format_summary, human
+from nnrecipe.models.summary import human
 
 
 def _small_conv_net() -> nn.Sequential:
@@ -95,24 +93,6 @@ def test_repeated_calls_shared_and_unused_parameters():
     assert rows["unused"]["output_shape"] is None and rows["unused"]["params"] == 10
     assert result["total_params"] == sum(r["params"] for r in result["layers"]) == sum(
         p.numel() for p in model.parameters())
-
-
-def test_format_summary_is_an_aligned_table_with_exact_totals():
-    result = summarize(_small_conv_net(), (1, 1, 8, 8))
-    text = format_summary(result)
-    lines = text.splitlines()
-    table = [ln for ln in lines[:len(result["layers"]) + 2] if not ln.startswith("-")]
-    assert table[0].split() == ["layer", "type", "output", "params", "MACs"]
-    starts = {ln.index(t) for ln, t in zip(table, ["type", "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"])}
-    assert len(starts) == 1  # the type column lines up
-    assert len({len(ln) for ln in table}) == 1  # right-aligned numbers end together
-    total = result["total_params"]
-    assert f"{total:,}" in text and f"{result['total_macs']:,}" in text
-    assert re.search(r"MACs per sample: +5,888 \(5\.89 K", text)
-    titled = format_summary({**result, "model": "cnn", "input_shape": [1, 8, 8]})
-    assert titled.splitlines()[0] == "model: cnn  input: 1×8×8"
-    mlp = format_summary(summarize(MLP(64, 10, hidden=(32,)), (1, 64)))
-    assert "body.0" in mlp and "head" in mlp and "2,410" in mlp  # 64·32 + 32 + 32·10 + 10
 
 
 @pytest.mark.parametrize("n,text", [(999, "999"), (1234, "1.23 K"), (1234567, "1.23 M"), (2.5e9, "2.5 G"), (0, "0")])

@@ -6,6 +6,8 @@ import os
 import sys
 
 from nnrecipe.cli.parser import EXIT_DIVERGED, EXIT_INTERRUPTED, _flag_sets, build_parser
+from nnrecipe.cli.summaries import (format_doctor_report, format_generative_fit, format_model_summary,
+                                   format_word2vec_fit)
 from nnrecipe.errors import TrainingDiverged, UserError
 
 
@@ -16,8 +18,8 @@ def _cmd_doctor(args) -> int:
         raise UserError(f"--search-epochs must be 1..5, got {args.search_epochs}", "--search-epochs",
                         "a coarse search trains each trial briefly")
     report = doctor(args.data, config=args.config, overrides=_flag_sets(args), target=args.target,
-                    task=args.task, seed=args.seed, out=args.out, storage=args.storage, quiet=args.quiet)
-    print(report["dir"] if args.quiet else f"run: {report['dir']}")
+                    task=args.task, seed=args.seed, out=args.out, storage=args.storage)
+    print(report["dir"] if args.quiet else f"{format_doctor_report(report)}\nrun: {report['dir']}")
     return 0
 
 
@@ -95,14 +97,10 @@ def _cmd_fit(args) -> int:
         print(run.dir)
         return 0
     if run.task == "embedding":
-        from nnrecipe.w2vfit import format_fit_summary
-
-        print(f"run: {run.dir}\n{format_fit_summary(run.metrics)}")
+        print(f"run: {run.dir}\n{format_word2vec_fit(run.metrics)}")
         return 0
     if run.task == "generative":
-        from nnrecipe.genfit import summary_lines
-
-        print("\n".join([f"run: {run.dir}", *summary_lines(run.metrics)]))
+        print(f"run: {run.dir}\n{format_generative_fit(run.metrics)}")
         return 0
     test, m = run.metrics["test"], run.metrics
     print(f"run: {run.dir}")
@@ -164,7 +162,6 @@ def _cmd_fit(args) -> int:
 
 def _cmd_summary(args) -> int:
     from nnrecipe.describe import describe_model
-    from nnrecipe.models.summary import format_summary
 
     shape = None
     if args.input_shape:
@@ -177,7 +174,7 @@ def _cmd_summary(args) -> int:
                             "write C,H,W for images (e.g. 3,32,32) or D for vectors (e.g. 64)")
     result = describe_model(args.data, run_dir=args.run, config=args.config, overrides=_flag_sets(args),
                             input_shape=shape, classes=args.classes)
-    print(format_summary(result))
+    print(format_model_summary(result))
     return 0
 
 

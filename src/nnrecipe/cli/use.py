@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
+from nnrecipe.cli.summaries import format_analogy_accuracy
 from nnrecipe.errors import UserError
 
 
@@ -78,7 +79,7 @@ def _cmd_sample(args) -> int:
 def _analogy_accuracy(args) -> int:
     from pathlib import Path
 
-    from nnrecipe.w2vfit import evaluate_analogies, format_analogy_accuracy
+    from nnrecipe.w2vfit import evaluate_analogies
 
     if args.run is None:
         raise UserError("--analogies needs a word2vec run", "RUN_DIR", "pass `nnrecipe evaluate RUN_DIR --analogies FILE`")

@@ -107,32 +107,3 @@ def human(n: float) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.3g} {suffix}"
     return str(int(n))
-
-
-def _shape(shape) -> str:
-    return "-" if shape is None else "×".join(str(d) for d in shape) or "scalar"
-
-
-def format_summary(result: dict) -> str:
-    """An aligned text table: layer, type, output shape, params, MACs; exact totals at the bottom."""
-    header = ("layer", "type", "output", "params", "MACs")
-    body = [(r["name"] or "(model)", r["type"], _shape(r["output_shape"]), f"{r['params']:,}", human(r["macs"]))
-            for r in result["layers"]]
-    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-
-    def line(row) -> str:
-        cells = [c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
-        return "  ".join(cells).rstrip()
-
-    rule = "-" * len(line(header))
-    lines = []
-    if "model" in result:
-        shape = "×".join(str(d) for d in result.get("input_shape", []))
-        lines.append(f"model: {result['model']}" + (f"  input: {shape}" if shape else ""))
-    lines += [line(header), rule, *map(line, body), rule]
-    total, trainable, macs = result["total_params"], result["trainable_params"], result["total_macs"]
-    lines += [f"total params:         {total:,} ({human(total)})",
-              f"trainable params:     {trainable:,} ({human(trainable)})",
-              f"non-trainable params: {total - trainable:,}",
-              f"MACs per sample:      {macs:,} ({human(macs)}; FLOPs ≈ 2·MACs)"]
-    return "\n".join(lines)

@@ -1,0 +1,119 @@
+"""Console text of results: what `nnrecipe fit`, `summary`, `doctor` and `evaluate --analogies`
+print, made from the dicts the library returns (metrics.json, `describe_model`, doctor.json,
+`evaluate_analogies`). The library itself returns data and never writes to the console
+(tests/test_layers.py enforces it); every formatter here takes such a dict and returns text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nnrecipe.models.summary import human
+
+
+def format_generative_fit(m: dict) -> str:
+    """The lines `nnrecipe fit` prints after ``run: DIR`` for an autoencoder, VAE or GAN run
+    (`m` is its metrics.json)."""
+    lines = [f"epochs: {m['epochs_run']}, {m['train_seconds']:.1f} s"]
+    test = m.get("test") or {}
+    if m["model"] == "vae":
+        lines.append(f"test: ELBO {test['elbo']:.2f} nats (at init {test['elbo_at_init']:.2f}), "
+                     f"reconstruction {test['reconstruction']:.2f}, KL {test['kl']:.2f}, "
+                     f"active units {test['active_units']}/{test['latent_dim']}")
+    elif m["model"] == "autoencoder":
+        lines.append(f"test: reconstruction BCE {test['reconstruction_bce']:.2f} nats/image, "
+                     f"MSE {test['reconstruction_mse']:.4f}/pixel")
+    else:
+        last = m["final"]
+        lines.append(f"last epoch: D loss {last['d_loss']:.3f}, G loss {last['g_loss']:.3f}, "
+                     f"D(x) {last['d_real']:.3f}, D(G(z)) {last['d_fake']:.3f}")
+    scores = m.get("scores")
+    if scores:
+        lines.append(f"judge ({scores['judge']['model']}, test accuracy {scores['judge']['test_accuracy']:.3f}):")
+        for name in ("generated", "real", "noise"):
+            s = scores[name]
+            lines.append(f"  {name:9s} FD {s['frechet_distance']:8.2f}  IS {s['inception_score']:.2f}  "
+                         f"class entropy {s['class_entropy']:.2f}/{s['max_class_entropy']:.2f}  "
+                         f"confidence {s['mean_confidence']:.3f}")
+    lines.append("plots: " + ", ".join(m.get("plots", [])))
+    return "\n".join(lines)
+
+
+def _analogy_line(name: str, r: dict) -> str:
+    acc = "n/a" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
+    return f"{name}: accuracy {acc} ({r['correct']}/{r['answered']} answered, {r['skipped']} skipped)"
+
+
+def format_analogy_accuracy(result: dict) -> str:
+    """`evaluate_analogies`' result (or metrics.json's ``analogies``): overall, then one indented
+    line per section."""
+    lines = [_analogy_line(f"analogies ({result['file']})", result["overall"])]
+    lines += ["  " + _analogy_line(name, r) for name, r in result["sections"].items()]
+    return "\n".join(lines)
+
+
+def format_word2vec_fit(m: dict) -> str:
+    """The lines `nnrecipe fit` prints after ``run: DIR`` for a word2vec run (`m`: metrics.json)."""
+    lines = [f"word2vec {m['architecture']}: {m['vocab_size']} words x {m['dim']}, {m['corpus_words']:,} corpus "
+             f"words x {m['epochs_run']} epochs in {m['train_seconds']:.1f} s: {m['words_per_second']:,.0f} words/s",
+             f"final loss {m['final_loss']:.4f} per {m['examples'][:-1]}"]
+    if m.get("analogies"):
+        lines.append(format_analogy_accuracy(m["analogies"]))
+    return "\n".join(lines)
+
+
+def _shape(shape) -> str:
+    return "-" if shape is None else "×".join(str(d) for d in shape) or "scalar"
+
+
+def format_model_summary(result: dict) -> str:
+    """`nnrecipe summary`: `summarize`/`describe_model`'s result as an aligned text table (layer,
+    type, output shape, params, MACs), exact totals at the bottom."""
+    header = ("layer", "type", "output", "params", "MACs")
+    body = [(r["name"] or "(model)", r["type"], _shape(r["output_shape"]), f"{r['params']:,}", human(r["macs"]))
+            for r in result["layers"]]
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+
+    def line(row) -> str:
+        cells = [c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        return "  ".join(cells).rstrip()
+
+    rule = "-" * len(line(header))
+    lines = []
+    if "model" in result:
+        shape = "×".join(str(d) for d in result.get("input_shape", []))
+        lines.append(f"model: {result['model']}" + (f"  input: {shape}" if shape else ""))
+    lines += [line(header), rule, *map(line, body), rule]
+    total, trainable, macs = result["total_params"], result["trainable_params"], result["total_macs"]
+    lines += [f"total params:         {total:,} ({human(total)})",
+              f"trainable params:     {trainable:,} ({human(trainable)})",
+              f"non-trainable params: {total - trainable:,}",
+              f"MACs per sample:      {macs:,} ({human(macs)}; FLOPs ≈ 2·MACs)"]
+    return "\n".join(lines)
+
+
+def _doctor_line(step: str, ok: bool, detail: str) -> str:
+    return f"{'ok  ' if ok else 'WARN'} {step}: {detail}"
+
+
+def format_doctor_report(report: dict) -> str:
+    """`nnrecipe doctor`: one line per step (``ok  `` or ``WARN``), the search's trials best first,
+    and the suggested next command, from `doctor`'s report (doctor.json plus ``dir``)."""
+    il, acts, of = report["initial_loss"], report["activations_summary"], report["overfit_small"]
+    search, diag = report["search"], report["diagnosis"]
+    best = search["best"]
+    lines = [_doctor_line("1 initial loss", il["ok"], f"{il['measured']:.3f} vs expected {il['expected']:.3f}"),
+             _doctor_line("2 activations", acts["verdict"] == "healthy",
+                          f"{acts['verdict']}" + (f" ({acts['fix']})" if acts.get("fix") else "")),
+             _doctor_line("3 overfit small sample", of["passed"], f"{of['iterations']} iterations"
+                          + (f"; {of['diagnosis']}" if of.get("diagnosis") else "")),
+             _doctor_line("4 LR range test", True, f"suggested lr {report['lr_find']['suggested_lr']:.2e}"),
+             f"  {'trial':>5}  {'lr':>9}  {'weight_decay':>12}  {'val loss':>9}  state"]
+    for t in sorted(search["trials"], key=lambda t: (t["value"] is None, t["value"] or 0.0)):
+        value = "-" if t["value"] is None else f"{t['value']:.4f}"
+        lines.append(f"  {t['number']:>5}  {t['lr']:>9.2e}  {t['weight_decay']:>12g}  {value:>9}  {t['state'].lower()}")
+    lines += [_doctor_line("5 coarse search", True, f"best lr {best['lr']:.2e}, weight_decay {best['weight_decay']:g} "
+                           f"(val loss {best['value']:.4f}, {len(search['trials'])} trials)"),
+              _doctor_line("6 curve diagnosis", diag["verdict"] == "healthy", f"{diag['verdict']}: {diag['advice']}"),
+              f"next: nnrecipe fit --config {Path(report['dir']) / 'best.yaml'}"]
+    return "\n".join(lines)
