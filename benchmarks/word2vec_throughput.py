@@ -17,7 +17,7 @@ import torch
 
 from nnrecipe.data.corpus import WordVocab, encode_corpus, load_corpus
 from nnrecipe.models.word2vec import Word2Vec
-from nnrecipe.w2vfit import DEFAULT_LR, SPARSE_FROM, train_word2vec
+from nnrecipe.word_vectors import DEFAULT_LR, SPARSE_FROM, train_word2vec
 
 
 def ours(sentences, *, sg: int, dim: int, epochs: int, batch_size: int, device: torch.device,

@@ -11,7 +11,7 @@ import torch
 
 import nnrecipe
 from nnrecipe.cli import main
-from nnrecipe.genfit import load_generative
+from nnrecipe.generative import load_generative
 from testutil import set_args
 
 SMALL = ["train.epochs=2", "train.batch_size=128", "generative.hidden=[32]", "generative.channels=[8,16]",

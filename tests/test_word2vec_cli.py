@@ -13,7 +13,7 @@ import nnrecipe
 from nnrecipe.cli import main
 from nnrecipe.data.corpus import format_analogies, synthetic_corpus
 from nnrecipe.errors import UserError
-from nnrecipe.w2vfit import WordVectors, read_word2vec_text, score_analogies, write_word2vec_text
+from nnrecipe.word_vectors import WordVectors, read_word2vec_text, score_analogies, write_word2vec_text
 
 # unit vectors: x axis "male/capital", y axis "female/country", z an identity direction
 WORDS = ["king", "queen", "man", "woman", "apple", "zero"]

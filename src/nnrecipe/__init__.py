@@ -17,7 +17,7 @@ from nnrecipe.onnx_export import export_onnx
 from nnrecipe.report.html import report as make_report
 from nnrecipe.run import Run
 from nnrecipe.tasks import load
-from nnrecipe.w2vfit import analogy, evaluate_analogies, load_vectors, similar
+from nnrecipe.word_vectors import analogy, evaluate_analogies, load_vectors, similar
 
 __version__ = "0.1.0"
 

@@ -285,7 +285,7 @@ class Word2VecConfig(_Section):
 
 
 class GenerativeConfig(_Section):
-    """`model.name: autoencoder | vae | gan` runs (`nnrecipe.genfit`); pixels are scaled to [0, 1]."""
+    """`model.name: autoencoder | vae | gan` runs (`nnrecipe.generative`); pixels are scaled to [0, 1]."""
     arch: Literal["mlp", "conv"] = "mlp"  # encoder/decoder (AE, VAE) or D/G (GAN) family
     latent_dim: int = Field(16, ge=1)  # size of z
     hidden: tuple[int, ...] = (256, 128)  # mlp: encoder / discriminator widths; decoder / generator mirrored

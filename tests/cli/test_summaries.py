@@ -1,6 +1,6 @@
 """cli/summaries.py: the console text of `fit` (generative, word2vec), `summary`, `doctor` and
 `evaluate --analogies`, from the dicts the library returns. The expected strings are what the
-formatters printed before they moved out of the library (genfit, w2vfit, models.summary, doctor)."""
+formatters printed before they moved out of the library (generative, word_vectors, models.summary, doctor)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from scipy.stats import chisquare
 
 from nnrecipe.models.word2vec import (Word2Vec, cbow_windows, draw_negatives, keep_probability,
                                       negative_sampling_loss, noise_distribution, skipgram_pairs)
-from nnrecipe.w2vfit import train_word2vec
+from nnrecipe.word_vectors import train_word2vec
 
 
 def _log_sigmoid(x: float) -> float:

@@ -63,7 +63,7 @@ def _cmd_compress(args) -> int:
 
 
 def _cmd_sample(args) -> int:
-    from nnrecipe.genfit import sample_grid
+    from nnrecipe.generative import sample_grid
     from nnrecipe.sequence_inference import sample
     from nnrecipe.tasks import open_run
 
@@ -79,7 +79,7 @@ def _cmd_sample(args) -> int:
 def _analogy_accuracy(args) -> int:
     from pathlib import Path
 
-    from nnrecipe.w2vfit import evaluate_analogies
+    from nnrecipe.word_vectors import evaluate_analogies
 
     if args.run is None:
         raise UserError("--analogies needs a word2vec run", "RUN_DIR", "pass `nnrecipe evaluate RUN_DIR --analogies FILE`")
@@ -97,14 +97,14 @@ def _print_neighbours(pairs: list[tuple[str, float]]) -> None:
 
 
 def _cmd_similar(args) -> int:
-    from nnrecipe.w2vfit import similar
+    from nnrecipe.word_vectors import similar
 
     _print_neighbours(similar(args.run, args.word, top=args.top))
     return 0
 
 
 def _cmd_analogy(args) -> int:
-    from nnrecipe.w2vfit import analogy
+    from nnrecipe.word_vectors import analogy
 
     _print_neighbours(analogy(args.run, args.a, args.b, args.c, top=args.top))
     return 0

@@ -1,4 +1,4 @@
-"""Figures of generative runs (`nnrecipe.genfit`): image grids, reconstructions, latent
+"""Figures of generative runs (`nnrecipe.generative`): image grids, reconstructions, latent
 interpolations, the 2-D latent picture and the GAN's loss curves.
 
 Images arrive as [N, C, H, W] arrays with pixels in [0, 1]; grids are tiled here (a few lines, no

@@ -30,7 +30,7 @@ import torch
 
 from nnrecipe.config import Config
 from nnrecipe.errors import TrainingDiverged
-from nnrecipe.genfit import (ImageData, build_generative, check_generative, generative_architecture, load_generative,
+from nnrecipe.generative import (ImageData, build_generative, check_generative, generative_architecture, load_generative,
                              load_images, run_info, score_samples, write_files)
 from nnrecipe.metrics.generative import bernoulli_nll, elbo, gaussian_kl
 from nnrecipe.models.autoencoder import AutoEncoder, reparameterize

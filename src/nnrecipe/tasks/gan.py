@@ -14,7 +14,7 @@ DCGAN's settings), bundled as one `Optimizers`; each player's gradients are clip
 (``clip.*``, none by default). There is no validation loss for a GAN, so every epoch runs and the
 last weights are kept. history.csv holds per epoch: d_loss, g_loss, d_real = mean D(x) and
 d_fake = mean D(G(z)) (on the D step's batch, before its update; means over the epoch's images),
-lr, seconds. The judge's scores (`nnrecipe.genfit`) set generated images next to real ones and
+lr, seconds. The judge's scores (`nnrecipe.generative`) set generated images next to real ones and
 noise. A fixed noise batch is drawn through G (eval mode) at ``generative.snapshots``
 evenly spaced epochs (plots/samples_epoch_N.png, `Snapshots`) and at the end (plots/samples.png).
 
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from nnrecipe.config import Config, schedule_name
-from nnrecipe.genfit import (ImageData, build_generative, check_generative, generative_architecture, load_generative,
+from nnrecipe.generative import (ImageData, build_generative, check_generative, generative_architecture, load_generative,
                              load_images, run_info, score_samples, write_files)
 from nnrecipe.models.gan import GAN, discriminator_loss, generator_loss
 from nnrecipe.prepare import Provided

@@ -1,4 +1,4 @@
-"""Word vectors (`nnrecipe.w2vfit` has the sparse SGD loop, the queries and vectors.txt;
+"""Word vectors (`nnrecipe.word_vectors` has the sparse SGD loop, the queries and vectors.txt;
 `nnrecipe.models.word2vec` the formulas).
 
 What is particular: the loop is word2vec.c's, not the Trainer's (plain SGD on the summed
@@ -24,7 +24,7 @@ from nnrecipe.models.word2vec import Word2Vec
 from nnrecipe.prepare import Provided
 from nnrecipe.run import Run
 from nnrecipe.tasks.base import Evaluated, Fitted, Loop, Member, Task
-from nnrecipe.w2vfit import (DEFAULT_LR, SPARSE_FROM, WordVectors, intra_op_threads, score_analogies,
+from nnrecipe.word_vectors import (DEFAULT_LR, SPARSE_FROM, WordVectors, intra_op_threads, score_analogies,
                              train_word2vec, write_run_files)
 
 

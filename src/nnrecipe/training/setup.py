@@ -71,7 +71,7 @@ def architecture(cfg: Config, *, input_shape: tuple[int, ...], out_features: int
     `input_shape` is one input without the batch dimension: (D,) for vectors, (C, H, W) for images.
     """
     m = cfg.model
-    if m.name in FIT_ONLY_MODELS:  # their own fit paths (w2vfit, genfit) build them
+    if m.name in FIT_ONLY_MODELS:  # their own fit paths (word_vectors, generative) build them
         raise UserError(f"model '{m.name}' is trained and inspected by `nnrecipe fit` only", "model.name",
                         "run `nnrecipe fit --model " + m.name + "`; summary and doctor take classifier/regressor models")
     if m.name == "custom":  # the user's class, rebuilt by `nnrecipe.models.custom` on load

@@ -1,5 +1,6 @@
-"""`fit` for generative models (``model.name: autoencoder | vae | gan``): images → [0, 1] →
-model → training (`nnrecipe.tasks.autoencoder`, `nnrecipe.tasks.gan`) → scores → figures → run directory.
+"""What the generative tasks (`nnrecipe.tasks.autoencoder`, `nnrecipe.tasks.gan`) share: images in
+[0, 1], the architecture spec, the judge classifier and its scores, the run's files, loading a
+run back and drawing samples from it.
 
 Data: any image source (digits, an image folder, a 4-D .npz); pixels are mapped to [0, 1] with
 the training split's range, x' = (x − lo)/(hi − lo) (digits: lo = 0, hi = 16), and split like
@@ -14,7 +15,7 @@ uniform noise (the floor). Each gets class entropy, mean entropy/confidence, the
 and the Fréchet distance to the real TEST images' features.
 
 model.json has ``"task": "generative"``; `load_generative` reads such a run back (`nnrecipe.load`
-serves classifiers and regressors only).
+reaches it through the tasks' registry).
 """
 
 from __future__ import annotations
