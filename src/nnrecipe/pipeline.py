@@ -10,7 +10,6 @@ members share one split and differ in seed (init, dropout, batch order), see `nn
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,7 +81,9 @@ def fit(data=None, *, config: Config | dict | str | Path | None = None,
     class instead of passing an instance); `loss` (output, target) -> scalar replaces the task's
     loss. `config` is a `Config`, a nested dict, or a YAML path; keyword options and `overrides`
     (``"optimizer.lr=3e-4"``) are applied on top of it. ``resume=RUN_DIR`` continues an
-    interrupted fit instead (see `resume`).
+    interrupted fit instead (see `resume`). `progress`: a live progress bar, and what happens while
+    training (health warnings, word2vec epoch lines) logged on the ``nnrecipe`` logger, which
+    `nnrecipe fit` prints on stderr (in a program: ``logging.basicConfig(level=logging.INFO)``).
     """
     provided, tree = provided_inputs(data, model=model, val=val, test=test, loss=loss)
     if resume is not None:
@@ -209,8 +210,7 @@ def _train_one(cfg: Config, prepared: Prepared, tensors: dict, device: torch.dev
     transfer, unfreezer, lr_scales = _transfer(cfg, model, prepared)
     model, peft, lr_scales = setup_peft(model, cfg, transfer, lr_scales)  # unchanged when peft.method is none
     history = History()
-    health = HealthMonitor(every=cfg.train.log_every,
-                           warn=(lambda msg: sys.stderr.write(msg + "\n")) if progress else (lambda msg: None))
+    health = HealthMonitor(every=cfg.train.log_every, log=progress)  # warnings logged while progress is shown
     callbacks = [history, EarlyStopping(patience=cfg.train.patience, min_delta=cfg.train.min_delta,
                                              restore_best=cfg.train.restore_best), health]
     if unfreezer is not None:

@@ -16,6 +16,9 @@ Queries use the target vectors W, unit-normalized (x̂ = x/‖x‖):
 - An analogy file line ``a b c d`` asks analogy(b, a, c) == d; a question with a word outside the
   vocabulary is skipped (counted, not scored); accuracy = correct / answered, per section and overall.
 
+With ``progress``, each epoch is logged at INFO on the ``nnrecipe.w2vfit`` logger (``epoch e/E  loss
+…  lr …  N words/s``), which `nnrecipe fit` prints on stderr.
+
 The run directory holds the usual files plus ``vectors.txt`` in word2vec's text format: a first
 line "V D", then one line "word v1 … vD" per word, most frequent first.
 """
@@ -24,8 +27,8 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import math
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +50,8 @@ from nnrecipe.training.setup import pick_device, seed_everything
 CHUNK_TOKENS = 1_000_000  # tokens turned into pairs at once (bounds memory: ~2·window pairs per token)
 DEFAULT_LR = {1: 0.025, 0: 0.05}  # word2vec.c: skip-gram, CBOW
 SPARSE_FROM = 1_000_000  # V·D from which the embeddings use sparse gradients
+
+logger = logging.getLogger(__name__)  # epoch lines (INFO) while `fit(progress=True)` trains
 
 
 @dataclass
@@ -251,9 +256,11 @@ def fit_word2vec(cfg: Config, *, out, progress: bool, resume: bool = False) -> R
     model = Word2Vec(len(vocab), w.dim, sparse=len(vocab) * w.dim >= SPARSE_FROM).to(device)
     lr = w.lr or DEFAULT_LR[w.sg]
     epochs = cfg.train.epochs
-    log = (lambda r: sys.stderr.write(f"epoch {r['epoch']}/{epochs}  loss {r['train_loss']:.4f}  "
-                                      f"lr {r['lr']:.2e}  {ids.numel() / r['seconds']:,.0f} words/s\n")) \
-        if progress else None
+
+    def log(r: dict) -> None:  # INFO on this module's logger: `nnrecipe fit` prints it on stderr
+        logger.info("epoch %d/%d  loss %.4f  lr %.2e  %s words/s", r["epoch"], epochs, r["train_loss"], r["lr"],
+                    f"{ids.numel() / r['seconds']:,.0f}")
+
     # per-step tensors are small (batch × (1+k) × D): on a busy 2-core machine, two OpenMP threads ran
     # the synthetic fit 18× slower than one (each op waits for the descheduled thread)
     final = run_dir_name(out, cfg, name)
@@ -264,7 +271,8 @@ def fit_word2vec(cfg: Config, *, out, progress: bool, resume: bool = False) -> R
                                   negative=w.negative, ns_exponent=w.ns_exponent, sample=w.sample, lr=lr,
                                   min_lr_factor=w.min_lr_factor, batch_size=w.batch_size, epochs=epochs,
                                   generator=torch.Generator().manual_seed(cfg.train.seed), device=device,
-                                  on_epoch=log, checkpoint=checkpoints, resume=checkpoints.resume)
+                                  on_epoch=log if progress else None, checkpoint=checkpoints,
+                                  resume=checkpoints.resume)
         return _finish(cfg, model, vocab, ids, rows, name, analogy_source, questions, started, live)
 
 
