@@ -16,6 +16,9 @@ Queries use the target vectors W, unit-normalized (x̂ = x/‖x‖):
 - An analogy file line ``a b c d`` asks analogy(b, a, c) == d; a question with a word outside the
   vocabulary is skipped (counted, not scored); accuracy = correct / answered, per section and overall.
 
+With ``progress``, each epoch is logged at INFO on the ``nnrecipe.word_vectors`` logger (``epoch e/E  loss
+…  lr …  N words/s``), which `nnrecipe fit` prints on stderr.
+
 The run directory holds the usual files plus ``vectors.txt`` in word2vec's text format: a first
 line "V D", then one line "word v1 … vD" per word, most frequent first.
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import math
 import time
 from contextlib import contextmanager
@@ -46,6 +50,8 @@ from nnrecipe.report.plots import plot_run
 CHUNK_TOKENS = 1_000_000  # tokens turned into pairs at once (bounds memory: ~2·window pairs per token)
 DEFAULT_LR = {1: 0.025, 0: 0.05}  # word2vec.c: skip-gram, CBOW
 SPARSE_FROM = 1_000_000  # V·D from which the embeddings use sparse gradients
+
+logger = logging.getLogger(__name__)  # epoch lines (INFO) while `fit(progress=True)` trains
 
 
 @dataclass

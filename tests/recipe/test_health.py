@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import math
 
 import pytest
@@ -65,7 +66,7 @@ def kaiming_mlp(d: int = 8, width: int = 64, classes: int = 3, depth: int = 2) -
 
 
 def test_rows_only_on_sampled_steps():
-    monitor = HealthMonitor(every=5, warn=lambda msg: None)
+    monitor = HealthMonitor(every=5, log=False)
     trainer = fit(kaiming_mlp(), monitor)  # 2 epochs x 8 steps
     steps = sorted({r["step"] for r in monitor.rows})
     assert steps == [5, 10, 15] and trainer.step == 16
@@ -87,7 +88,7 @@ def test_update_ratio_matches_sgd_by_hand():
     w0 = model[2].weight.detach().clone()
     loss = F.cross_entropy(model(X), y)
     (g,) = torch.autograd.grad(loss, model[2].weight)
-    monitor = HealthMonitor(every=1, warn=lambda msg: None)
+    monitor = HealthMonitor(every=1, log=False)
     fit(model, monitor, X=X, y=y, lr=lr, epochs=1, batch_size=64)
     row = next(r for r in monitor.rows if r["layer"] == "2")
     assert row["step"] == 1
@@ -99,7 +100,7 @@ def test_update_ratio_matches_sgd_by_hand():
 
 def test_grad_norm_is_read_before_clipping():
     X, y = blobs(n=64)
-    monitor = HealthMonitor(every=1, warn=lambda msg: None)
+    monitor = HealthMonitor(every=1, log=False)
     model = kaiming_mlp()
     loss = F.cross_entropy(model(X), y)
     (g,) = torch.autograd.grad(loss, model[0].weight)
@@ -108,24 +109,36 @@ def test_grad_norm_is_read_before_clipping():
     assert row["grad_norm"] == pytest.approx(g.norm().item(), rel=1e-4) and row["grad_norm"] > 1e-3
 
 
+def test_log_false_collects_the_warnings_without_logging_them(caplog):
+    model = kaiming_mlp()
+    with torch.no_grad():
+        model[0].bias.fill_(-100.0)
+    monitor = HealthMonitor(every=3, log=False)
+    with caplog.at_level(logging.DEBUG, logger="nnrecipe"):
+        fit(model, monitor)
+    assert monitor.warnings and not [r for r in caplog.records if r.name.startswith("nnrecipe")]
+
+
 def test_healthy_kaiming_relu_mlp_has_no_warnings():
-    monitor = HealthMonitor(every=2, warn=lambda msg: None)
+    monitor = HealthMonitor(every=2, log=False)
     fit(kaiming_mlp(), monitor, epochs=3)
     assert monitor.rows and monitor.warnings == []
 
 
-def test_dead_relu_warning_when_biases_are_minus_100():
-    seen = []
+def test_dead_relu_warning_when_biases_are_minus_100(caplog):
     model = kaiming_mlp()
     with torch.no_grad():
         model[0].bias.fill_(-100.0)
-    monitor = HealthMonitor(every=3, warn=seen.append)
-    fit(model, monitor)
+    monitor = HealthMonitor(every=3)
+    with caplog.at_level(logging.WARNING, logger="nnrecipe"):
+        fit(model, monitor)
+    seen = [r.getMessage() for r in caplog.records if r.name == "nnrecipe.recipe.health"]
+    assert all(r.levelno == logging.WARNING for r in caplog.records if r.name == "nnrecipe.recipe.health")
     dead = [r for r in monitor.rows if r["layer"] == "1"]
     assert dead and all(r["dead_fraction"] == 1.0 for r in dead)
     msgs = [m for m in monitor.warnings if "dead units" in m and " in layer 1 (" in m]
     assert len(msgs) == 1 and msgs[0].startswith("warning: dead units at step 3 in layer 1 (100% of ReLU")
-    assert seen == monitor.warnings  # warn() called once per (layer, problem), same messages
+    assert seen == monitor.warnings  # logged once per (layer, problem), same messages
 
 
 def test_vanishing_gradient_warning_on_deep_sigmoid_net():
@@ -138,7 +151,7 @@ def test_vanishing_gradient_warning_on_deep_sigmoid_net():
     for m in model:
         if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=0.01)
-    monitor = HealthMonitor(every=4, warn=lambda msg: None)
+    monitor = HealthMonitor(every=4, log=False)
     fit(model, monitor)
     vanishing = [m for m in monitor.warnings if m.startswith("warning: vanishing gradient at step 4 in layer ")]
     assert any(" in layer 0 (" in m for m in vanishing)
@@ -153,7 +166,7 @@ def test_exploding_gradient_warning_on_a_jump():
         def on_epoch_end(self, trainer, logs):
             scale["value"] = 1e4
 
-    monitor = HealthMonitor(every=2, warn=lambda msg: None)
+    monitor = HealthMonitor(every=2, log=False)
     fit(kaiming_mlp(), monitor, lr=1e-9, loss_fn=lambda out, y: scale["value"] * F.cross_entropy(out, y),
         callbacks=[Jump()])
     exploding = [m for m in monitor.warnings if "exploding gradient" in m]
@@ -164,7 +177,7 @@ def test_non_finite_gradient_is_reported_when_training_diverges():
     model = kaiming_mlp()
     with torch.no_grad():
         model[0].weight[0, 0] = math.nan
-    monitor = HealthMonitor(every=1, warn=lambda msg: None)
+    monitor = HealthMonitor(every=1, log=False)
     with pytest.raises(TrainingDiverged):
         fit(model, monitor)
     assert any(m.startswith("warning: exploding gradient at step 1 in layer ") for m in monitor.warnings)
@@ -174,7 +187,7 @@ def test_non_finite_gradient_is_reported_when_training_diverges():
 
 def test_hooks_removed_after_fit():
     model = kaiming_mlp()
-    monitor = HealthMonitor(every=3, warn=lambda msg: None)
+    monitor = HealthMonitor(every=3, log=False)
     trainer = fit(model, monitor)
     for m in model.modules():
         assert not m._forward_hooks and not m._forward_pre_hooks
@@ -190,7 +203,7 @@ def test_every_must_be_positive():
 
 
 def test_write_health_csv(tmp_path):
-    monitor = HealthMonitor(every=4, warn=lambda msg: None)
+    monitor = HealthMonitor(every=4, log=False)
     fit(kaiming_mlp(), monitor)
     path = tmp_path / "health.csv"
     write_health_csv(monitor.rows, path)

@@ -162,7 +162,7 @@ def _trainer(optimizer: str, *, lookahead: bool = False, schedule: str = "cosine
                           lookahead_k=3)
     sched = build_schedule(ScheduleConfig(name=schedule, plateau_patience=0), base_lr=cfg.lr, total_steps=30)
     callbacks = [History(), EarlyStopping(patience=patience, min_delta=min_delta),
-                 HealthMonitor(every=2, warn=lambda m: None)]
+                 HealthMonitor(every=2, log=False)]
     return Trainer(model=model, loss_fn=F.cross_entropy, optimizer=build_optimizer(model, cfg), schedule=sched,
                    classification=True, callbacks=callbacks, augment=_noise, log_every=4)
 

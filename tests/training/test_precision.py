@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -99,23 +101,25 @@ def test_scaler_state_goes_through_a_checkpoint():
     assert Precision("fp32", "cpu").state_dict() == {"scaler": None}
 
 
-def test_compile_failure_falls_back_to_eager_once_with_one_line():
+def test_compile_failure_falls_back_to_eager_once_with_one_line(caplog):
     def broken_backend(gm, example_inputs):
         raise RuntimeError("no compiler here\nsecond line")
-    model, msgs = nn.Linear(4, 2), []
-    fwd = CompiledForward(model, call_model, backend=broken_backend, warn=msgs.append)
+    model = nn.Linear(4, 2)
+    fwd = CompiledForward(model, call_model, backend=broken_backend)
     x = torch.randn(3, 4)
-    assert torch.equal(fwd(model, x), model(x))
-    assert fwd(model, x).shape == (3, 2)
+    with caplog.at_level(logging.WARNING, logger="nnrecipe"):
+        assert torch.equal(fwd(model, x), model(x))
+        assert fwd(model, x).shape == (3, 2)
+    msgs = [r.getMessage() for r in caplog.records if r.name == "nnrecipe.training.precision"]
     assert compile_status(fwd).startswith("fallback: ") and "no compiler here" in compile_status(fwd)
     assert "second line" not in compile_status(fwd)
-    assert len(msgs) == 1 and "\n" not in msgs[0]
+    assert len(msgs) == 1 and "\n" not in msgs[0] and msgs[0].startswith("warning: torch.compile is not usable")
     assert compile_status(call_model) == "off"
 
 
 def test_compiled_forward_keeps_the_plain_module_for_saving():
     model = nn.Linear(4, 2)
-    fwd = CompiledForward(model, call_model, backend="eager", warn=lambda m: None)  # eager: no C++ build
+    fwd = CompiledForward(model, call_model, backend="eager")  # eager: no C++ build
     x = torch.randn(3, 4)
     assert torch.allclose(fwd(model, x), model(x))
     assert compile_status(fwd) == "on"

@@ -15,9 +15,11 @@ one row per layer is recorded:
   the optimizer step (whatever the optimizer, momentum, weight decay and clipping did). Around
   1e-3 is healthy; ≪1e-3 the LR is too low, ≫1e-3 too high (CS231n).
 
-Warnings (once per layer and problem; ``warn(msg)`` and ``self.warnings``):
-vanishing gradient (‖∇W‖ < 1e-3 × the output layer's, the last ``nn.Linear``), exploding gradient
-(‖∇W‖ non-finite, or > 100× its previous sampled value), dead units (dead_fraction > 50 %).
+Warnings (once per layer and problem; kept in ``self.warnings``, and with ``log=True`` logged at
+WARNING on the ``nnrecipe.recipe.health`` logger, which `nnrecipe fit` prints on stderr: the library
+reports through `logging`, never to the console itself, see `nnrecipe.cli`): vanishing gradient
+(‖∇W‖ < 1e-3 × the output layer's, the last ``nn.Linear``), exploding gradient (‖∇W‖ non-finite,
+or > 100× its previous sampled value), dead units (dead_fraction > 50 %).
 
 Cost: between samples nothing is computed and nothing syncs. The forward hooks return on their
 first check (a flag), gradient hooks exist only for the one backward being sampled, and the
@@ -28,10 +30,9 @@ scalars with a single ``.tolist()`` (one host–device sync).
 from __future__ import annotations
 
 import csv
+import logging
 import math
-import sys
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -46,15 +47,13 @@ VANISHING_RATIO = 1e-3  # ‖∇W‖ below this fraction of the output layer's
 EXPLODING_JUMP = 100.0  # ‖∇W‖ above this multiple of its previous sampled value
 DEAD_LIMIT = 0.5  # fraction of units zero on the whole batch
 
+logger = logging.getLogger(__name__)
+
 _FIXES = {
     "vanishing gradient": "use Kaiming/Xavier init, ReLU-family activations, normalization or residual connections",
     "exploding gradient": "lower the learning rate or enable gradient clipping (clip.name=norm)",
     "dead units": "lower the learning rate, use leaky_relu/gelu, or check the init and biases",
 }
-
-
-def _print_warning(msg: str) -> None:
-    print(msg, file=sys.stderr)
 
 
 def _activation_stats(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -93,11 +92,11 @@ class HealthMonitor(Callback):
         if (self._step + 1) % self.every == 0:
             self._arm()
 
-    def __init__(self, *, every: int = 50, warn: Callable[[str], None] | None = None):
+    def __init__(self, *, every: int = 50, log: bool = True):
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be an int >= 1, got {every!r}")
         self.every = every
-        self.warn = warn if warn is not None else _print_warning
+        self.log = log  # False: warnings are only collected (fit without progress)
         self.rows: list[dict] = []
         self.warnings: list[str] = []
         self._warned: set[tuple[str, str]] = set()
@@ -253,7 +252,8 @@ class HealthMonitor(Callback):
         self._warned.add((layer, what))
         msg = f"warning: {what} at step {step} in layer {layer} ({value}; {_FIXES[what]})"
         self.warnings.append(msg)
-        self.warn(msg)
+        if self.log:
+            logger.warning(msg)
 
 
 def write_health_csv(rows: list[dict], path: str | Path) -> None:

@@ -11,8 +11,6 @@ calibrated probabilities (`nnrecipe.ensemble`).
 
 from __future__ import annotations
 
-import sys
-
 import torch
 
 from nnrecipe.config import Config
@@ -68,8 +66,7 @@ class TabularTask(Task):
         X_train, y_train = data.tensors["train"]
         transfer, unfreezer, lr_scales = _transfer(cfg, model, p)
         model, peft, lr_scales = setup_peft(model, cfg, transfer, lr_scales)  # unchanged when peft.method is none
-        health = HealthMonitor(every=cfg.train.log_every,
-                               warn=(lambda msg: sys.stderr.write(msg + "\n")) if member.progress else (lambda msg: None))
+        health = HealthMonitor(every=cfg.train.log_every, log=member.progress)  # warnings logged while progress shows
         augment = (make_augmenter(cfg.augment, num_classes=len(p.class_names) if p.task == "classification" else None)
                    if cfg.augment.enabled and len(p.input_shape) == 3 else None)
         augment = adversarial_augmenter(cfg.adversarial, model, transform=p.transform, data_name=p.name,

@@ -12,7 +12,6 @@ words per second; the run holds vectors.txt and, with ``word2vec.analogies``, an
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 
 import torch
@@ -24,7 +23,7 @@ from nnrecipe.models.word2vec import Word2Vec
 from nnrecipe.prepare import Provided
 from nnrecipe.run import Run
 from nnrecipe.tasks.base import Evaluated, Fitted, Loop, Member, Task
-from nnrecipe.word_vectors import (DEFAULT_LR, SPARSE_FROM, WordVectors, intra_op_threads, score_analogies,
+from nnrecipe.word_vectors import (DEFAULT_LR, SPARSE_FROM, WordVectors, intra_op_threads, logger, score_analogies,
                              train_word2vec, write_run_files)
 
 
@@ -74,9 +73,10 @@ class Word2VecTask(Task):
         w, epochs = cfg.word2vec, cfg.train.epochs
 
         def run(member: Member, checkpoints, progress: bool) -> Fitted:
-            log = (lambda r: sys.stderr.write(f"epoch {r['epoch']}/{epochs}  loss {r['train_loss']:.4f}  "
-                                              f"lr {r['lr']:.2e}  {data.ids.numel() / r['seconds']:,.0f} words/s\n")) \
-                if progress else None
+            def log(r: dict) -> None:  # INFO on word_vectors' logger: `nnrecipe fit` prints it on stderr
+                logger.info("epoch %d/%d  loss %.4f  lr %.2e  %s words/s", r["epoch"], epochs, r["train_loss"],
+                            r["lr"], f"{data.ids.numel() / r['seconds']:,.0f}")
+
             # per-step tensors are small (batch × (1+k) × D): on a busy 2-core machine, two OpenMP threads
             # ran the synthetic fit 18× slower than one (each op waits for the descheduled thread)
             with intra_op_threads(w.threads):
@@ -85,7 +85,7 @@ class Word2VecTask(Task):
                                       sample=w.sample, lr=w.lr or DEFAULT_LR[w.sg], min_lr_factor=w.min_lr_factor,
                                       batch_size=w.batch_size, epochs=epochs,
                                       generator=torch.Generator().manual_seed(member.seed), device=member.device,
-                                      on_epoch=log, checkpoint=checkpoints, resume=checkpoints.resume)
+                                      on_epoch=log if progress else None, checkpoint=checkpoints, resume=checkpoints.resume)
             last = rows[-1]["train_loss"]
             diverged = (None if math.isfinite(last) else
                         TrainingDiverged(sum(r["examples"] for r in rows) // w.batch_size, len(rows), last))

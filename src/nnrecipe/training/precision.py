@@ -13,8 +13,8 @@ feature; on the CPU it is refused (bf16 is the CPU's half type).
 
 `torch.compile` traces the model into fused kernels. It needs a working backend (a C++ compiler
 for the CPU, Triton for CUDA) and fails on some models; the first compiled call is wrapped, and
-on failure the run continues eagerly with one line on stderr and ``"compile": "fallback: …"`` in
-metrics.json. The trainer keeps the original module, so saved weights carry no ``_orig_mod.``
+on failure the run continues eagerly with one WARNING on the ``nnrecipe.training.precision``
+logger (`nnrecipe fit` prints it on stderr) and ``"compile": "fallback: …"`` in metrics.json. The trainer keeps the original module, so saved weights carry no ``_orig_mod.``
 prefix.
 
 channels_last (NHWC) lets cuDNN pick its fastest convolution kernels, notably with tensor cores;
@@ -27,7 +27,7 @@ Why hand-written: each piece is a few lines around torch's own ``autocast``, ``G
 from __future__ import annotations
 
 import contextlib
-import sys
+import logging
 from typing import Callable
 
 import torch
@@ -35,6 +35,8 @@ from torch import nn
 
 from nnrecipe.errors import UserError
 from nnrecipe.training.callbacks import Callback
+
+logger = logging.getLogger(__name__)
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -118,10 +120,8 @@ class CompiledForward:
     torch.compile's (``"inductor"`` by default; tests pass one that fails).
     """
 
-    def __init__(self, model: nn.Module, forward: Callable, *, backend="inductor",
-                 warn: Callable[[str], None] | None = None):
+    def __init__(self, model: nn.Module, forward: Callable, *, backend="inductor"):
         self.forward, self.status = forward, "on"
-        self.warn = warn or (lambda msg: sys.stderr.write(msg + "\n"))
         self.compiled = None
         try:
             self.compiled = torch.compile(model, backend=backend)
@@ -134,7 +134,7 @@ class CompiledForward:
         first = (str(root).strip().splitlines() or [""])[0][:200]
         reason = f"{type(root).__name__}: {first}" if first else type(root).__name__
         self.status, self.compiled = f"fallback: {reason}", None
-        self.warn(f"warning: torch.compile is not usable here, training eagerly ({reason})")
+        logger.warning("warning: torch.compile is not usable here, training eagerly (%s)", reason)
 
     def __call__(self, model: nn.Module, xb):
         if self.compiled is None:
