@@ -41,23 +41,18 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from nnrecipe.config import resolve_config
-from nnrecipe.data import TargetScaler, encode_labels
+from nnrecipe.data import TargetScaler
 from nnrecipe.errors import UserError
 from nnrecipe.evaluation import classification_split
-from nnrecipe.tabular_inference import read_features
 from nnrecipe.metrics import regression_metrics
 from nnrecipe.post.compressed_io import nonzero_parameters, save_compressed
 from nnrecipe.post.prune import bisect_sparsity, channel_prune, global_magnitude_prune, prunable_weights, sparsity
 from nnrecipe.post.quantize import engine, quantization_kind, quantize
-from nnrecipe.prepare import prepare_for, prepare_lazy, to_streams
 from nnrecipe.rundir import atomic_dir, require_empty_out
 from nnrecipe.run import Run
-from nnrecipe.tasks import open_run
-from nnrecipe.sequence_data import prepare_sequences
+from nnrecipe.tasks import open_run, task_for_info
 from nnrecipe.training.data_loading import close_streams, first_rows
 from nnrecipe.training.loop import predict_logits
 from nnrecipe.report.html import write_report
@@ -101,46 +96,6 @@ def _check_run(run: Run, run_dir) -> None:
         raise UserError("compress takes one tabular, image or sequence-classifier model, not an ensemble, adapter, "
                         "language model or seq2seq run", str(run_dir),
                         "pass a run written by `nnrecipe fit` (compress an ensemble's members one by one)")
-
-
-def _sequence_splits(run: Run, data: str | None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """{"train"|"val"|"test": (token ids [N, T], class indices)} as `fit` encoded them."""
-    if data is not None:
-        raise UserError("--data is for tabular and image runs", "--data",
-                        "leave it out: a sequence run's budget is measured on its validation split")
-    cfg = resolve_config(extra=run.config)
-    prepared = prepare_sequences(cfg)
-    # the splits and vocabulary are rebuilt from the config; a changed CSV would silently re-map tokens
-    if prepared.src_vocab.to_dict() != run.info["sequence"]["src_vocab"] or prepared.class_names != run.class_names:
-        raise UserError("the data no longer gives the run's vocabulary or classes", cfg.data.source,
-                        "compress with the data the run was fitted on")
-    return {k: prepared.tensors[k] for k in ("train", "val", "test")}
-
-
-def _splits(run: Run, data: str | None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """{"train"|"val"|"test": (model inputs float32, labels long | targets in original units)}."""
-    if "sequence" in run.info:
-        return _sequence_splits(run, data)
-    cfg = resolve_config(extra=run.config)
-    if cfg.data.lazy:  # stream the folder as the fit did: (DatasetBatches, targets) per split
-        splits = to_streams(prepare_lazy(cfg), cfg.train, torch.device("cpu"))
-        if run.task == "regression":  # targets in original units, as the metrics report them
-            scaler = TargetScaler.from_dict(run.info["target_scaler"]) if run.info.get("target_scaler") else None
-            splits = {k: (X, torch.as_tensor(scaler.inverse_transform(y.numpy())) if scaler else y)
-                      for k, (X, y) in splits.items()}
-    else:
-        prepared = prepare_for(cfg)
-        targets = prepared.y if run.task == "classification" else prepared.y_raw
-        splits = {k: (torch.as_tensor(prepared.X[k], dtype=torch.float32), torch.as_tensor(targets[k]))
-                  for k in ("train", "val", "test")}
-    if data is not None:
-        X, y = read_features(run, data, labelled=True)
-        if y is None:
-            raise UserError("no labels to measure the drop on", data,
-                            f"include the '{run.info.get('target_name')}' column")
-        y = encode_labels(y, run.class_names)[0] if run.task == "classification" else np.asarray(y, dtype=np.float64)
-        splits["val"] = (torch.as_tensor(run.standardize(X), dtype=torch.float32), torch.as_tensor(y))
-    return splits
 
 
 def calibration_rows(X_train) -> torch.Tensor:
@@ -256,7 +211,7 @@ def compress(run_dir: str | Path, *, max_drop: float = 0.005, metric: str | None
     if out.resolve() == run.dir.resolve():
         raise UserError("the compressed run cannot replace the original", "--out", "choose a new directory")
     require_empty_out(out)
-    splits = _splits(run, data)
+    splits = task_for_info(run.info).rebuild_splits(run, data)
     try:
         return _compress(run, splits, methods, structured, metric, max_drop, data, out)
     finally:

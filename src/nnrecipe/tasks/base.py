@@ -156,5 +156,11 @@ class Task:
         """`nnrecipe evaluate`: the run's metrics on labelled data `source`."""
         raise NotImplementedError
 
+    def rebuild_splits(self, run: Run, data: str | None) -> dict:
+        """{"train"|"val"|"test": (inputs, targets)} of a finished run as `fit` encoded them, rebuilt
+        from its config (`data`: a labelled source replacing the validation split), for the
+        commands that measure a run again (`nnrecipe compress`)."""
+        raise NotImplementedError
+
     def write_ensemble(self, members: list[Trained], data, live: RunInProgress, cfg: Config) -> Run:
         raise NotImplementedError

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from nnrecipe.config import Config
+from nnrecipe.config import Config, resolve_config
 from nnrecipe.data import PAD
 from nnrecipe.errors import UserError
 from nnrecipe.evaluation import calibrate, classification_split
@@ -99,6 +99,19 @@ class SequenceTask(Task):
                 "decoding": {"beam": cfg.text.beam, "length_penalty": cfg.text.length_penalty,
                              "max_len": cfg.text.max_len}}
         return Evaluated(metrics=metrics, info=info, model=model.cpu().eval())
+
+    def rebuild_splits(self, run, data: str | None) -> dict:
+        """{"train"|"val"|"test": (token ids [N, T], class indices)} as `fit` encoded them."""
+        if data is not None:
+            raise UserError("--data is for tabular and image runs", "--data",
+                            "leave it out: a sequence run's budget is measured on its validation split")
+        cfg = resolve_config(extra=run.config)
+        prepared = prepare_sequences(cfg)
+        # the splits and vocabulary are rebuilt from the config; a changed CSV would silently re-map tokens
+        if prepared.src_vocab.to_dict() != run.info["sequence"]["src_vocab"] or prepared.class_names != run.class_names:
+            raise UserError("the data no longer gives the run's vocabulary or classes", cfg.data.source,
+                            "compress with the data the run was fitted on")
+        return {k: prepared.tensors[k] for k in ("train", "val", "test")}
 
     def predict(self, run, source: str) -> str:
         return predict_sequences(run, source)

@@ -11,9 +11,11 @@ calibrated probabilities (`nnrecipe.ensemble`).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from nnrecipe.config import Config
+from nnrecipe.config import Config, resolve_config
+from nnrecipe.data import TargetScaler, encode_labels
 from nnrecipe.data.augment import make_augmenter
 from nnrecipe.ensemble import write_ensemble
 from nnrecipe.errors import UserError
@@ -23,7 +25,7 @@ from nnrecipe.post.adversarial import adversarial_augmenter, robust_report
 from nnrecipe.post.temperature import apply_temperature
 from nnrecipe.prepare import Prepared, Provided, prepare_for, prepare_lazy, to_streams, to_tensors
 from nnrecipe.recipe.health import HealthMonitor
-from nnrecipe.tabular_inference import evaluate_rows, predict_rows
+from nnrecipe.tabular_inference import evaluate_rows, predict_rows, read_features
 from nnrecipe.tasks.base import Evaluated, Fitted, Loop, Member, Task
 from nnrecipe.training.data_loading import close_streams, first_rows, training_data
 from nnrecipe.training.loop import predict_logits
@@ -112,6 +114,29 @@ class TabularTask(Task):
         predictions = _test_predictions(model, *tensors["test"], p, temperature)
         return Evaluated(metrics=metrics, info=info, model=model.cpu().eval(), predictions=predictions,
                          transform=p.transform)
+
+    def rebuild_splits(self, run, data: str | None) -> dict:
+        """{"train"|"val"|"test": (model inputs float32, labels long | targets in original units)}."""
+        cfg = resolve_config(extra=run.config)
+        if cfg.data.lazy:  # stream the folder as the fit did: (DatasetBatches, targets) per split
+            splits = to_streams(prepare_lazy(cfg), cfg.train, torch.device("cpu"))
+            if run.task == "regression":  # targets in original units, as the metrics report them
+                scaler = TargetScaler.from_dict(run.info["target_scaler"]) if run.info.get("target_scaler") else None
+                splits = {k: (X, torch.as_tensor(scaler.inverse_transform(y.numpy())) if scaler else y)
+                          for k, (X, y) in splits.items()}
+        else:
+            prepared = prepare_for(cfg)
+            targets = prepared.y if run.task == "classification" else prepared.y_raw
+            splits = {k: (torch.as_tensor(prepared.X[k], dtype=torch.float32), torch.as_tensor(targets[k]))
+                      for k in ("train", "val", "test")}
+        if data is not None:
+            X, y = read_features(run, data, labelled=True)
+            if y is None:
+                raise UserError("no labels to measure the drop on", data,
+                                f"include the '{run.info.get('target_name')}' column")
+            y = encode_labels(y, run.class_names)[0] if run.task == "classification" else np.asarray(y, dtype=np.float64)
+            splits["val"] = (torch.as_tensor(run.standardize(X), dtype=torch.float32), torch.as_tensor(y))
+        return splits
 
     def predict(self, run, source: str) -> str:
         return predict_rows(run, source)
