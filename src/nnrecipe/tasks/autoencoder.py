@@ -30,14 +30,13 @@ import torch
 
 from nnrecipe.config import Config
 from nnrecipe.errors import TrainingDiverged
-from nnrecipe.generative import (ImageData, build_generative, check_generative, generative_architecture, load_generative,
-                             load_images, run_info, score_samples, write_files)
+from nnrecipe.generative import (ImageData, generative_architecture, run_info, score_samples, write_files)
 from nnrecipe.metrics.generative import bernoulli_nll, elbo, gaussian_kl
 from nnrecipe.models.autoencoder import AutoEncoder, reparameterize
-from nnrecipe.prepare import Provided
 from nnrecipe.rundir import atomic_dir
 from nnrecipe.run import Run
-from nnrecipe.tasks.base import Evaluated, Fitted, Loop, Member, Task
+from nnrecipe.tasks.generative import GenerativeTask
+from nnrecipe.tasks.base import Evaluated, Fitted, Loop, Member
 from nnrecipe.training.callbacks import Callback, History
 from nnrecipe.report.genplots import plot_image_grid, plot_interpolation, plot_latent, plot_reconstructions
 
@@ -182,26 +181,8 @@ def embed_2d(codes: np.ndarray, *, method: str, seed: int) -> tuple[np.ndarray, 
     return pca.transform(codes), f"PCA ({share:.0%} of the variance)"
 
 
-class AutoencoderTask(Task):
+class AutoencoderTask(GenerativeTask):
     name = "autoencoder"
-    commands = frozenset({"sample"})
-    holds = "generative model"
-    instead = "draw images with `nnrecipe sample RUN_DIR --out grid.png`"
-
-    def load(self, run_dir, info: dict, *, model=None) -> Run:
-        return load_generative(run_dir, info)
-    data_parallel = False
-    why_not_parallel = ("only classifier/regressor fits (tabular, image and sequence models, ensembles) train "
-                        "on several processes")
-
-    def check(self, cfg: Config) -> None:
-        check_generative(cfg)
-
-    def prepare(self, cfg: Config, device: torch.device, provided: Provided) -> ImageData:
-        return load_images(cfg, device)
-
-    def build(self, cfg: Config, data: ImageData, member: Member):
-        return build_generative(generative_architecture(cfg, data.image_shape)).to(member.device)
 
     def loop(self, cfg: Config, model, data: ImageData, member: Member) -> Loop:
         g = cfg.generative

@@ -110,6 +110,10 @@ class Trained:
     fitted: Fitted
 
 
+ONE_PROCESS = ("only classifier/regressor fits (tabular, image and sequence models, ensembles) train "
+               "on several processes")  # the reason the one-process tasks give for refusing torchrun
+
+
 class Task:
     """Defaults shared by the families; a family overrides what differs (module docstring)."""
 

@@ -31,14 +31,13 @@ import numpy as np
 import torch
 
 from nnrecipe.config import Config, schedule_name
-from nnrecipe.generative import (ImageData, build_generative, check_generative, generative_architecture, load_generative,
-                             load_images, run_info, score_samples, write_files)
+from nnrecipe.generative import (ImageData, generative_architecture, run_info, score_samples, write_files)
 from nnrecipe.models.gan import GAN, discriminator_loss, generator_loss
-from nnrecipe.prepare import Provided
 from nnrecipe.report.genplots import plot_gan_curves, plot_image_grid
 from nnrecipe.rundir import atomic_dir
 from nnrecipe.run import Run
-from nnrecipe.tasks.base import Evaluated, Fitted, Loop, Member, Task
+from nnrecipe.tasks.generative import GenerativeTask
+from nnrecipe.tasks.base import Evaluated, Fitted, Loop, Member
 from nnrecipe.training.callbacks import Callback
 from nnrecipe.training.clipping import clip_gradients
 from nnrecipe.training.loop import Trainer
@@ -149,23 +148,8 @@ def figures(rows: list[dict], snapshots: dict[int, torch.Tensor], final: torch.T
     return written + ["samples.png", "gan_curves.png"]
 
 
-class GanTask(Task):
+class GanTask(GenerativeTask):
     name = "gan"
-    data_parallel = False
-    why_not_parallel = ("only classifier/regressor fits (tabular, image and sequence models, ensembles) train "
-                        "on several processes")
-    commands = frozenset({"sample"})
-    holds = "generative model"
-    instead = "draw images with `nnrecipe sample RUN_DIR --out grid.png`"
-
-    def check(self, cfg: Config) -> None:
-        check_generative(cfg)
-
-    def prepare(self, cfg: Config, device: torch.device, provided: Provided) -> ImageData:
-        return load_images(cfg, device)
-
-    def build(self, cfg: Config, data: ImageData, member: Member):
-        return build_generative(generative_architecture(cfg, data.image_shape)).to(member.device)
 
     def loop(self, cfg: Config, model, data: ImageData, member: Member) -> Loop:
         g = cfg.generative
@@ -185,9 +169,6 @@ class GanTask(Task):
                    "labels": {"real": g.real_label, "fake": g.fake_label}, "pixel_range": list(data.pixel_range)}
         spec = generative_architecture(cfg, data.image_shape)
         return Evaluated(metrics=metrics, info=run_info(spec, data), model=model)
-
-    def load(self, run_dir, info: dict, *, model=None) -> Run:
-        return load_generative(run_dir, info)
 
     def write(self, run: Run, fitted: Fitted, data: ImageData, staging, cfg: Config) -> None:
         model, metrics, extras = run.model, run.metrics, fitted.extras

@@ -22,7 +22,7 @@ from nnrecipe.errors import TrainingDiverged, UserError
 from nnrecipe.models.word2vec import Word2Vec
 from nnrecipe.prepare import Provided
 from nnrecipe.run import Run
-from nnrecipe.tasks.base import Evaluated, Fitted, Loop, Member, Task
+from nnrecipe.tasks.base import ONE_PROCESS, Evaluated, Fitted, Loop, Member, Task
 from nnrecipe.word_vectors import (DEFAULT_LR, SPARSE_FROM, WordVectors, intra_op_threads, logger, score_analogies,
                              train_word2vec, write_run_files)
 
@@ -46,8 +46,7 @@ class Word2VecTask(Task):
     def load(self, run_dir, info: dict, *, model=None) -> Run:
         raise UserError("a word2vec run holds word vectors, not a predictor", str(run_dir), self.instead)
     data_parallel = False
-    why_not_parallel = ("only classifier/regressor fits (tabular, image and sequence models, ensembles) train "
-                        "on several processes")
+    why_not_parallel = ONE_PROCESS
 
     def check(self, cfg: Config) -> None:
         if cfg.data.lazy:
