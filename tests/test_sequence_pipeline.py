@@ -166,9 +166,9 @@ def test_bad_sequence_input_is_one_clean_line(argv, needles, tmp_path, capsys):
 def test_text_csv_missing_column_is_named(tmp_path, capsys):
     path = tmp_path / "t.csv"
     path.write_text("sentence,label\nhello there,a\nbye now,b\n")
-    code = main(["fit", "--data", str(path), "--model", "lstm", "--out", str(tmp_path / "run")])
+    code = main(["fit", "--data", str(path), "--model", "lstm", "--text-column", "text", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
-    assert code == 2 and "'text'" in err and "sentence" in err
+    assert code == 2 and "'text'" in err and "sentence" in err  # a named column that is not there
     assert math.isfinite(len(err)) and not (tmp_path / "run").exists()
 
 

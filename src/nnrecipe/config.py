@@ -50,9 +50,21 @@ def schedule_name(cfg) -> str:
     return "inverse_sqrt" if cfg.model.name == "transformer" else "cosine"
 
 
+def is_text_corpus(source: str) -> bool:
+    """A plain-text file (``.txt``) or a folder of them (no subfolders): a language-model corpus."""
+    path = Path(source)
+    if path.suffix.lower() == ".txt":
+        return True
+    if not path.is_dir():
+        return False
+    entries = list(path.iterdir())
+    return any(p.suffix.lower() == ".txt" for p in entries) and not any(p.is_dir() for p in entries)
+
+
 def is_sequence_run(cfg) -> bool:
-    """Token inputs: a generated `seq:NAME` task, or a sequence model on a text CSV."""
-    return cfg.data.source.startswith("seq:") or cfg.model.name in SEQUENCE_MODELS
+    """Token inputs: a generated `seq:NAME` task, a text corpus, or a sequence model on a text CSV."""
+    return (cfg.data.source.startswith("seq:") or cfg.model.name in SEQUENCE_MODELS
+            or (cfg.model.name == "mlp" and is_text_corpus(cfg.data.source)))
 
 
 class ModelConfig(_Section):
@@ -248,9 +260,11 @@ class CalibrationConfig(_Section):
 class TextConfig(_Section):
     """Sequence data: the generated `seq:NAME` tasks and text CSVs (classification or parallel)."""
     task_size: int | None = Field(None, ge=10)  # seq:NAME tasks: training examples (None: the task's default)
-    level: Literal["char", "word"] = "char"  # text CSVs: tokenizer (bundled tasks are char-level)
-    text_column: str = "text"  # text classification CSV
-    label_column: str = "label"
+    # text CSVs: tokenizer; auto: word when the texts are word-separated (median ≥ 3 words), else
+    # char, and char for a .txt corpus (the value used is recorded in config.yaml)
+    level: Literal["auto", "char", "word"] = "auto"
+    text_column: str | None = None  # text classification CSV; None: the one free-text column (or "text")
+    label_column: str | None = None  # None: data.target, else "label"
     source_column: str = "source"  # parallel CSV (seq2seq): used when both columns exist
     target_column: str = "target"
     min_freq: int = Field(1, ge=1)  # vocabulary: rarer tokens become <unk>
@@ -402,7 +416,7 @@ TASK_DEFAULTS: dict[str, dict] = {  # per generated task; what they reach is in 
                  "text": {"task_size": 150000, "reverse_numbers": True},
                  "model": {"bidirectional": True, "dropout": 0.0}, "init": {"name": "torch"},
                  "optimizer": {"lr": 3e-3, "weight_decay": 0.0}, "regularization": {"label_smoothing": 0.0}},
-    "memory": {"train": {"epochs": 10}, "init": {"gate_bias": "chrono"}},
+    "memory": {"train": {"epochs": 10}},
     "charlm": {"train": {"epochs": 60}},
 }
 

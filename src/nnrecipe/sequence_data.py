@@ -16,16 +16,18 @@ Tensors per kind (pad id 0 everywhere, ignored by the loss and the metrics):
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from nnrecipe.config import Config
+from nnrecipe.config import Config, is_text_corpus
 from nnrecipe.data import (BOS, EOS, SeqSplit, SeqTask, Vocab, encode_labels, load_parallel_csv,
                            load_text_csv, make_task, pad_batch, split_indices)
+from nnrecipe.data.seqtasks import SEQ_KINDS
+from nnrecipe.data.text import read_column
+from nnrecipe.data.text_inference import SAMPLE_ROWS, infer_columns, infer_level, read_corpus
 from nnrecipe.errors import UserError
 
 SPLITS = ("train", "val", "test")
@@ -51,27 +53,39 @@ class SeqPrepared:
                 "tgt_vocab": self.tgt_vocab.to_dict() if self.tgt_vocab else None}
 
 
-def _csv_columns(path: str) -> list[str]:
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            return next(csv.reader(f), [])
-    except FileNotFoundError:
-        raise UserError(f"file not found: {path}", "--data", "check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {path} ({type(exc).__name__})", "--data", "pass a UTF-8 CSV") from None
+def resolve_text(cfg: Config) -> tuple[str, dict]:
+    """The task kind (classify | seq2seq | lm) and the ``text`` settings `fit` infers from the data
+    (`nnrecipe.data.text_inference`): the columns and the tokenizer level, as config values, so
+    that config.yaml records what was used."""
+    source, t = cfg.data.source, cfg.text
+    level = {"level": "char"} if t.level == "auto" else {}  # bundled tasks and .txt corpora: characters
+    if source.startswith("seq:"):
+        return SEQ_KINDS.get(source[4:], "classify"), level
+    if is_text_corpus(source):
+        return "lm", level
+    if not Path(source).is_file() or Path(source).suffix.lower() != ".csv":
+        raise UserError(f"sequence models need text: {source}", "--data",
+                        "pass seq:reverse|addition|memory|charlm, a .txt file or folder, or a CSV with a text column")
+    columns = infer_columns(source, text=t.text_column, label=t.label_column or cfg.data.target,
+                            pair=(t.source_column, t.target_column))
+    names = ({"source_column": columns.first, "target_column": columns.second} if columns.kind == "seq2seq"
+             else {"text_column": columns.first, "label_column": columns.second})
+    level = t.level if t.level != "auto" else infer_level(read_column(source, columns.first)[:SAMPLE_ROWS])
+    return columns.kind, {**names, "level": level}
 
 
 def load_task(cfg: Config) -> SeqTask:
-    """The generated task, or a CSV split into train/val/test with the data fractions and seed."""
-    source, t = cfg.data.source, cfg.text
+    """The generated task, a text corpus cut into contiguous stretches, or a CSV split into
+    train/val/test with the data fractions and seed (columns and level as `resolve_text` gives)."""
+    source = cfg.data.source
+    t = cfg.text.model_copy(update=resolve_text(cfg)[1])
     if source.startswith("seq:"):
         return make_task(source[4:], seed=cfg.train.seed, size=t.task_size)
-    if not Path(source).is_file() or Path(source).suffix.lower() not in (".csv", ".txt"):
-        raise UserError(f"sequence models need text: {source}", "--data",
-                        "pass seq:reverse|addition|memory|charlm or a CSV with a text column")
-    columns = _csv_columns(source)
     name = Path(source).stem
-    if t.source_column in columns and t.target_column in columns:
+    if is_text_corpus(source):
+        splits = _contiguous(read_corpus(source), val=cfg.data.val_fraction, test=cfg.data.test_fraction)
+        return SeqTask(name, "lm", t.level, *splits, description=f"text corpus {source}")
+    if t.text_column is None:  # a parallel CSV (resolve_text names the pair)
         src, tgt = load_parallel_csv(source, source_column=t.source_column, target_column=t.target_column)
         idx = split_indices(len(src), y=None, val_fraction=cfg.data.val_fraction,
                             test_fraction=cfg.data.test_fraction, seed=cfg.train.seed, stratify=False)
@@ -83,6 +97,23 @@ def load_task(cfg: Config) -> SeqTask:
                         test_fraction=cfg.data.test_fraction, seed=cfg.train.seed, stratify=True)
     splits = [SeqSplit([texts[i] for i in ix], labels=[labels[i] for i in ix]) for ix in idx]
     return SeqTask(name, "classify", t.level, *splits, description=f"text classification {source}")
+
+
+def _contiguous(text: str, *, val: float, test: float) -> list[SeqSplit]:
+    """Train, val, test: the first 1 − val − test of the text, then the next val, then the rest,
+    each cut at a whitespace so that no word is split (a model is scored on text that follows
+    what it read, never on text interleaved with it)."""
+    n = len(text)
+
+    def cut(at: float) -> int:
+        i = int(n * at)
+        space = text.find(" ", i)
+        return space if 0 <= space < n else i
+    a, b = cut(1 - val - test), cut(1 - test)
+    parts = [text[:a], text[a:b], text[b:]]
+    if min(len(p) for p in parts) < 2:
+        raise UserError(f"the text is too short to split ({n} characters)", "--data", "give more text")
+    return [SeqSplit([p]) for p in parts]
 
 
 def _windows(ids: list[int], block: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -139,4 +170,4 @@ def to_device(tensors: dict, device: torch.device) -> dict:
     return {k: (move(X), y.to(device)) for k, (X, y) in tensors.items()}
 
 
-__all__ = ["BOS", "EOS", "SeqPrepared", "encode_split", "load_task", "prepare_sequences", "to_device"]
+__all__ = ["BOS", "EOS", "SeqPrepared", "encode_split", "load_task", "prepare_sequences", "resolve_text", "to_device"]

@@ -43,7 +43,7 @@ def is_sequence(run: Run) -> bool:
 def _column(run: Run) -> str:
     text = (run.config or {}).get("text", {})
     kind = run.info["sequence"]["kind"]
-    return text.get("source_column", "source") if kind == "seq2seq" else text.get("text_column", "text")
+    return (text.get("source_column") or "source") if kind == "seq2seq" else (text.get("text_column") or "text")
 
 
 def _read_utf8(source: str, missing_fix: str) -> str:
@@ -110,7 +110,7 @@ def _labelled(run: Run, source: str) -> tuple[SeqSplit, str | None]:
     the run's classes), and the columns read (None for a whole .txt file)."""
     text, kind = (run.config or {}).get("text", {}), run.info["sequence"]["kind"]
     if kind == "classify":
-        columns = (text.get("text_column", "text"), text.get("label_column", "label"))
+        columns = ((text.get("text_column") or "text"), (text.get("label_column") or "label"))
         texts, labels = load_text_csv(source, text_column=columns[0], label_column=columns[1])
         unknown = sorted(set(labels) - set(run.class_names))
         if unknown:
@@ -120,11 +120,11 @@ def _labelled(run: Run, source: str) -> tuple[SeqSplit, str | None]:
                             "keep only rows whose label the run was trained on")
         return SeqSplit(texts, labels=labels), "/".join(columns)
     if kind == "seq2seq":
-        columns = (text.get("source_column", "source"), text.get("target_column", "target"))
+        columns = ((text.get("source_column") or "source"), text.get("target_column", "target"))
         sources, targets = load_parallel_csv(source, source_column=columns[0], target_column=columns[1])
         return SeqSplit(sources, targets=targets), "/".join(columns)
     if Path(source).suffix.lower() == ".csv":
-        column = text.get("text_column", "text")
+        column = (text.get("text_column") or "text")
         # one column, read through the labelled reader for its header/empty-cell checks
         return SeqSplit(load_text_csv(source, text_column=column, label_column=column)[0]), column
     return SeqSplit([read_text(source)]), None

@@ -21,6 +21,8 @@ Recurrent classifiers also record ‖∂L/∂x_t‖ at the first and last steps 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -106,7 +108,8 @@ def grad_profile(model, X, y) -> dict:
 
 def lm_split(model, X, y, forward) -> dict:
     logits = predict_logits(model, X, forward=forward)
-    return {"perplexity": perplexity(logits, y), "token_accuracy": token_accuracy(logits, y),
+    ppl = perplexity(logits, y)  # bits per token log₂(perplexity): bits per character at char level
+    return {"perplexity": ppl, "bits_per_token": math.log2(ppl), "token_accuracy": token_accuracy(logits, y),
             "tokens": int((y != 0).sum())}
 
 

@@ -21,8 +21,11 @@ def _data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None, metavar="SOURCE",
                    help="bundled name (digits [default], breast_cancer, wine, iris, diabetes), a .csv "
                         "file with a header row, a .npz file with arrays X and y, a folder of class "
-                        "subfolders of images, or a generated sequence task seq:reverse|addition|memory|charlm")
+                        "subfolders of images, a .txt file or folder of them (a language model), or a generated "
+                        "sequence task seq:reverse|addition|memory|charlm")
     p.add_argument("--target", default=None, metavar="COL", help="label column of a CSV (default: the last column)")
+    p.add_argument("--text-column", default=None, metavar="COL",
+                   help="text CSVs: the column holding the text (default: the one free-text column, or 'text')")
     p.add_argument("--task", choices=["classification", "regression"], default=None,
                    help="override the inferred task (integer/string labels -> classification)")
     p.add_argument("--config", default=None, metavar="FILE.yaml",
@@ -65,6 +68,7 @@ def _flag_sets(args) -> list[str]:
              "model.class_path": model_class,
              "model.kwargs": json.dumps(model_kwargs(args.model_kwargs)) if getattr(args, "model_kwargs", None) else None,
              "data.image_size": getattr(args, "image_size", None),
+             "text.text_column": getattr(args, "text_column", None),
              "data.skip_bad_images": True if getattr(args, "skip_bad_images", False) else None,
              "transfer.init_from": getattr(args, "init_from", None), "transfer.freeze": getattr(args, "freeze", None),
              "transfer.unfreeze_at": getattr(args, "unfreeze", None),

@@ -256,6 +256,9 @@ SEQ_TASKS: dict[str, Callable[..., SeqTask]] = {
 }
 
 
+SEQ_KINDS = {"reverse": "seq2seq", "addition": "seq2seq", "memory": "classify", "charlm": "lm"}
+
+
 def make_task(name: str, *, seed: int = 0, size: int | None = None) -> SeqTask:
     """The task ``name`` (see the module docstring), drawn from ``seed``."""
     if name not in SEQ_TASKS:

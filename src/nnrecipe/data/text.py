@@ -177,6 +177,11 @@ def load_text_csv(path: str | Path, *, text_column: str = "text",
     return texts, [label.strip() for label in labels]
 
 
+def read_column(path: str | Path, column: str) -> list[str]:
+    """One column of a CSV file (verbatim)."""
+    return _read_columns(path, (column, column))[0]
+
+
 def load_parallel_csv(path: str | Path, *, source_column: str = "source",
                       target_column: str = "target") -> tuple[list[str], list[str]]:
     """Source and target texts (both verbatim) from two columns of a CSV file."""

@@ -4,6 +4,7 @@ The driver (`nnrecipe.driver`) owns everything a fit shares: out-dir refusal, se
 the run directory and its INCOMPLETE commit, checkpoints and exact resume, torchrun, callbacks and
 progress, the NaN/Inf guard, timing, the metrics header and ensembles. A task says only
 
+    resolve(cfg)                   -> Config     what the data decides (text columns, tokenizer level)
     prepare(cfg, device, provided) -> data      splits, scalers, vocabularies (data.name names the run)
     build(cfg, data, member)       -> nn.Module  via `nnrecipe.models` or the user's module
     loop(cfg, model, data, member) -> Loop       what the driver's Trainer needs: tensors, forward,
@@ -126,6 +127,11 @@ class Task:
     commands: frozenset[str] = frozenset()
     holds = "model"
     instead = ""
+
+    def resolve(self, cfg: Config) -> Config:
+        """`cfg` with what this family infers from the data filled in (text columns, tokenizer level),
+        so that config.yaml records the values used and a resumed run reads them back."""
+        return cfg
 
     def check(self, cfg: Config) -> None:
         """Refuse what this family cannot do before anything is written (a `UserError`)."""

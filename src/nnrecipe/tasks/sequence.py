@@ -17,13 +17,28 @@ from nnrecipe.data import PAD
 from nnrecipe.errors import UserError
 from nnrecipe.evaluation import calibrate, classification_split
 from nnrecipe.prepare import Provided
-from nnrecipe.sequence_data import SeqPrepared, prepare_sequences, to_device
-from nnrecipe.sequence_model import RECURRENT, grad_profile, lm_split, make_forward, seq2seq_split, sequence_architecture
+from nnrecipe.sequence_data import SeqPrepared, prepare_sequences, resolve_text, to_device
+from nnrecipe.sequence_model import RECURRENT, grad_profile, model_name, lm_split, make_forward, seq2seq_split, sequence_architecture
 from nnrecipe.sequence_decoding import sample_text
 from nnrecipe.sequence_inference import evaluate_sequences, predict_sequences
 from nnrecipe.tasks.base import Evaluated, Fitted, Loop, Member, Task
 from nnrecipe.training.distributed import world_size_from_env
 from nnrecipe.training.setup import make_model
+
+
+def classifier_defaults(cfg: Config, kind: str) -> dict:
+    """Recurrent text classifiers read both ways with chrono gate biases (Tallec & Ollivier 2018,
+    T_max = the input length) unless the configuration says otherwise: measured on generated
+    long-range CSVs nobody tuned for (README "Text defaults", `benchmarks/text_defaults.py`), where
+    the plain forward LSTM with forget bias 1 falls to chance once the label sits 400 words back."""
+    if kind != "classify" or model_name(cfg, kind) not in RECURRENT:
+        return {}
+    defaults: dict = {}
+    if "bidirectional" not in cfg.model.model_fields_set:
+        defaults["model"] = {"bidirectional": True}
+    if "gate_bias" not in cfg.init.model_fields_set:
+        defaults["init"] = {"gate_bias": "chrono"}
+    return defaults
 
 
 class SequenceData:
@@ -36,6 +51,10 @@ class SequenceTask(Task):
     commands = frozenset({"predict", "evaluate", "compress", "export", "sample"})
     holds = "sequence model"
     instead = "use predict, evaluate, compress, export (or sample, for a language model)"
+
+    def resolve(self, cfg: Config) -> Config:
+        kind, text = resolve_text(cfg)
+        return resolve_config(file=cfg, extra={"text": text, **classifier_defaults(cfg, kind)})
 
     def check(self, cfg: Config) -> None:
         if cfg.peft.method != "none" or cfg.adversarial.method != "none":
@@ -95,7 +114,7 @@ class SequenceTask(Task):
             metrics["val"] = seq2seq_split(model, arch, d, tensors, "val", cfg, forward)
         info = {"task": "classification", "architecture": arch, "sequence": d.info(),
                 "class_names": d.class_names, "temperature": temperature, "feature_names": ["text"],
-                "target_name": cfg.text.label_column, "data": d.name,
+                "target_name": cfg.text.label_column or "label", "data": d.name,
                 "decoding": {"beam": cfg.text.beam, "length_penalty": cfg.text.length_penalty,
                              "max_len": cfg.text.max_len}}
         return Evaluated(metrics=metrics, info=info, model=model.cpu().eval())
