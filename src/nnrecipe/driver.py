@@ -193,7 +193,8 @@ def _fit_trainer(cfg: Config, model: nn.Module, loop, member: Member, *, name: s
         rows = -(-rows // member.ctx.world_size)
     trainer = loop.trainer(callbacks) if loop.trainer is not None else make_trainer(
         cfg, model, task=loop.loss_task, train_rows=rows, callbacks=callbacks, augment=loop.augment,
-        lr_scales=loop.lr_scales, forward=loop.forward, loss=loop.loss, base_lr=member.base_lr)
+        lr_scales=loop.lr_scales, forward=loop.forward, loss=loop.loss, base_lr=member.base_lr,
+        batching=loop.batching)
     if t.tensorboard and member.writes:
         trainer.callbacks.append(TensorBoardLogger(member.live.final / "tensorboard" / (member.checkpoints or ""),
                                                    health=loop.health, config_text=yaml.safe_dump(

@@ -73,6 +73,7 @@ class Loop:
     health: object | None = None  # a `HealthMonitor`: its rows go to health.csv
     diagnose: str | None = None  # "classification" / "regression": the curves' verdict in metrics.json
     trainer: Callable | None = None  # (callbacks) -> Trainer when the task builds its own (a GAN's train step)
+    batching: object | None = None  # token data: length buckets (`nnrecipe.training.buckets`)
     stats: Callable | None = None  # (epoch row) -> the progress bar's text, when the row's columns are the task's
     run: Callable | None = None  # (member, checkpoints, progress) -> Fitted: the task's own loop
     close: Callable | None = None  # called after the loop (a DataLoader's workers end there)

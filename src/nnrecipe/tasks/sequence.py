@@ -22,6 +22,7 @@ from nnrecipe.sequence_model import RECURRENT, grad_profile, model_name, lm_spli
 from nnrecipe.sequence_decoding import sample_text
 from nnrecipe.sequence_inference import evaluate_sequences, predict_sequences
 from nnrecipe.tasks.base import Evaluated, Fitted, Loop, Member, Task
+from nnrecipe.training.buckets import LengthBuckets
 from nnrecipe.training.distributed import world_size_from_env
 from nnrecipe.training.setup import make_model
 
@@ -85,7 +86,9 @@ class SequenceTask(Task):
         if member.ctx is not None and y_train.dim() == 2:  # token targets: each rank weighs its non-pad tokens
             member.ctx.row_weights = (y_train != PAD).sum(dim=1)
         forward = make_forward(arch, cfg)
+        buckets = LengthBuckets(X_train, y_train) if cfg.text.bucketing and data.prepared.kind != "lm" else None
         return Loop(train=(X_train, y_train), val=data.tensors["val"], forward=forward, diagnose="classification",
+                    batching=buckets,
                     extras={"architecture": arch, "forward": forward, "grads_at_init": at_init})
 
     def evaluate(self, cfg: Config, model, data: SequenceData, fitted: Fitted, member: Member) -> Evaluated:

@@ -150,6 +150,8 @@ class Trainer:
     distributed: object | None = None  # nnrecipe.training.distributed.Distributed under torchrun; None: one process
     # (trainer, xb, yb) -> 1-D stats tensor named by its `columns`: replaces forward/backward/clip/step (docstring)
     train_step: Callable | None = None
+    # token data: `nnrecipe.training.buckets.LengthBuckets` (order + take); None: random batches of whole rows
+    batching: object | None = None
     step: int = 0
     should_stop: bool = False
     lr_factor: float = 1.0
@@ -177,12 +179,13 @@ class Trainer:
         from; a resumed one draws the permutation again from that state, puts the generator back
         where the checkpoint left it (augmentation draws) and skips the batches already done."""
         p = self.progress
+        draw = self.batching.order if self.batching is not None else iterate_batches
         if p.start_generator_state is None:
             p.start_generator_state = generator.get_state()
-            return iterate_batches(n, batch_size, generator, device, drop_singleton=drop_singleton)
+            return draw(n, batch_size, generator, device, drop_singleton=drop_singleton)
         now = generator.get_state()
         generator.set_state(p.start_generator_state)
-        batches = list(iterate_batches(n, batch_size, generator, device, drop_singleton=drop_singleton))
+        batches = list(draw(n, batch_size, generator, device, drop_singleton=drop_singleton))
         generator.set_state(now)
         return batches[p.batches_done:]
 
@@ -242,7 +245,8 @@ class Trainer:
         order = self._epoch_batches(n, step_rows * world, generator, torch.device("cpu") if loader else device, has_bn)
         if self.distributed is not None:  # every rank draws the same global batches and takes its slice
             order = self.distributed.shard_batches(order)
-        for xb, yb in loader.batches(order) if loader else ((take(X, idx), y[idx]) for idx in order):
+        cut = self.batching.take if self.batching is not None else lambda X, y, idx: (take(X, idx), y[idx])
+        for xb, yb in loader.batches(order) if loader else (cut(X, y, idx) for idx in order):
             p.batches_done += 1
             lr = p.lr = self._set_lr()
             log_step = (self.step + 1) % self.log_every == 0

@@ -141,7 +141,7 @@ def initial_lr(cfg: Config) -> float:
 
 def make_trainer(cfg: Config, model: nn.Module, *, task: str, train_rows: int,
                  callbacks: list[Callback], augment=None, lr_scales: dict[int, float] | None = None,
-                 forward=None, loss=None, base_lr: float | None = None) -> Trainer:
+                 forward=None, loss=None, base_lr: float | None = None, batching=None) -> Trainer:
     """Optimizer (decay groups), per-iteration schedule, clipping and penalties for `model`; the
     speed options (`nnrecipe.training.precision`): precision, channels_last, torch.compile.
     `loss` (out, y) -> scalar replaces the task's loss (a user's own, e.g. ``nn.HuberLoss()``).
@@ -168,4 +168,5 @@ def make_trainer(cfg: Config, model: nn.Module, *, task: str, train_rows: int,
                    classification=task == "classification", clip_mode=cfg.clip.name,
                    clip_threshold=cfg.clip.threshold,
                    penalty=(lambda m: penalty(m, l1=reg.l1, l2=reg.l2)) if reg.l1 or reg.l2 else None,
-                   callbacks=callbacks, log_every=cfg.train.log_every, nan_policy=cfg.train.nan_policy)
+                   callbacks=callbacks, log_every=cfg.train.log_every, nan_policy=cfg.train.nan_policy,
+                   batching=batching)
