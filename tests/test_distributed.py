@@ -125,6 +125,7 @@ PARALLEL = {  # every task that trains data-parallel: (data, settings, epochs)
     "tabular": ("digits", SETS, 3),
     "tabular ensemble": ("digits", [*SETS, "train.ensemble=2", "train.epochs=2"], 2),
     "sequence": ("seq:reverse", SEQ_SETS, 2),
+    "tagging": ("seq:tagging", SEQ_SETS, 2),  # a BiLSTM over sentences of 3-26 tokens: token weights again
     "custom": ("digits", CUSTOM_SETS, 3),
 }
 

@@ -27,6 +27,8 @@ CASES = {  # task: (data, settings, files compared byte for byte, metrics keys t
     # seq2seq with scheduled sampling (global RNG draws) and dropout
     "sequence": ("seq:reverse", [*TINY_SEQ, "train.epochs=2", "model.dropout=0.2", "text.teacher_forcing=0.7",
                                  *STEPS], ("model.json",), ("train_seconds",)),
+    "tagging": ("seq:tagging", [*TINY_SEQ, "train.epochs=2", "model.dropout=0.2", *STEPS], ("model.json",),
+                ("train_seconds",)),
     "autoencoder": ("digits", ["model.name=vae", "train.epochs=2", *IMAGES, *STEPS], ("model.json",),
                     ("train_seconds",)),
     # checkpoints every 4 of the 9 steps per epoch: the middle one lies in epoch 2, after a snapshot

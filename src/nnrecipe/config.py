@@ -8,6 +8,7 @@ resolved configuration is written to ``config.yaml`` in the run directory, and
 
 from __future__ import annotations
 
+import csv
 import difflib
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +26,7 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     source: str = "digits"
     target: str | None = None  # label column of a CSV; default: the last column
-    task: Literal["classification", "regression"] | None = None  # None: inferred
+    task: Literal["classification", "regression", "tagging"] | None = None  # None: inferred (tagging: `is_tagging_run`)
     test_data: str | None = None  # a separate labelled test file instead of a test split
     val_fraction: float = Field(0.1, gt=0, lt=1)
     test_fraction: float = Field(0.2, gt=0, lt=1)
@@ -65,6 +66,26 @@ def is_sequence_run(cfg) -> bool:
     """Token inputs: a generated `seq:NAME` task, a text corpus, or a sequence model on a text CSV."""
     return (cfg.data.source.startswith("seq:") or cfg.model.name in SEQUENCE_MODELS
             or (cfg.model.name == "mlp" and is_text_corpus(cfg.data.source)))
+
+
+def _csv_header(path: str) -> list[str]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return [h.strip() for h in next(csv.reader(f), [])]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []  # not readable here: the task that reads it says why
+
+
+def is_tagging_run(cfg) -> bool:
+    """Token tags (`nnrecipe.tasks.tagging`): ``data.task: tagging``, or, when data.task is unset,
+    ``seq:tagging``, a ``.conll`` file, or a CSV whose header has both tagging columns."""
+    if cfg.data.task is not None:
+        return cfg.data.task == "tagging"
+    source = cfg.data.source
+    if source == "seq:tagging" or source.lower().endswith(".conll"):
+        return True
+    columns = {cfg.tagging.tokens_column, cfg.tagging.tags_column}
+    return source.lower().endswith(".csv") and columns <= set(_csv_header(source))
 
 
 class ModelConfig(_Section):
@@ -281,6 +302,12 @@ class TextConfig(_Section):
     sample_length: int = Field(200, ge=1)  # language models: characters/tokens sampled after fit
 
 
+class TaggingConfig(_Section):
+    """Sequence tagging CSVs (`nnrecipe.data.tagged_text`): one sentence per row."""
+    tokens_column: str = "tokens"  # space-separated tokens
+    tags_column: str = "tags"  # space-separated tags, one per token
+
+
 class Word2VecConfig(_Section):
     """`model.name: word2vec` runs; names follow gensim's (`sg`, `window`, `negative`, `min_count`,
     `sample`, `ns_exponent`); the LR is `lr` (gensim's alpha), the vector size `dim`."""
@@ -339,6 +366,7 @@ class Config(_Section):
     adversarial: AdversarialConfig = AdversarialConfig()
     calibration: CalibrationConfig = CalibrationConfig()
     text: TextConfig = TextConfig()
+    tagging: TaggingConfig = TaggingConfig()
     word2vec: Word2VecConfig = Word2VecConfig()
     generative: GenerativeConfig = GenerativeConfig()
 
@@ -422,12 +450,19 @@ TASK_DEFAULTS: dict[str, dict] = {  # per generated task; what they reach is in 
 }
 
 
+# sequence tagging: a bidirectional model sees the words after a token too (README Results: seq:tagging);
+# data.task records the inferred task in config.yaml
+TAGGING_DEFAULTS: dict = {"data": {"task": "tagging"}, "model": {"bidirectional": True}, "train": {"epochs": 10}}
+
+
 def _with_model_defaults(tree: dict, cfg: Config) -> Config:
     defaults = MODEL_DEFAULTS.get(cfg.model.name, {})
     if is_sequence_run(cfg):
         source = cfg.data.source
         task = TASK_DEFAULTS.get(source[4:], {}) if source.startswith("seq:") else {}
         defaults = merge(merge(defaults, {"train": {"epochs": SEQUENCE_EPOCHS}}), task)
+    if is_tagging_run(cfg):
+        defaults = merge(defaults, TAGGING_DEFAULTS)
     return Config.model_validate(merge(defaults, tree)) if defaults else cfg
 
 

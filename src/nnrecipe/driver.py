@@ -3,7 +3,7 @@
 What varies between families is a task (`nnrecipe.tasks`, found from the config by
 `nnrecipe.tasks.task_for_config`); everything else happens here, once, top to bottom:
 
-    what the data decides (task.resolve) → refuse what the task cannot do → join torchrun (or refuse it, with the task's reason) →
+    refuse what the task cannot do → what the data decides (task.resolve) → join torchrun (or refuse it, with the task's reason) →
     refuse a non-empty --out → seed → device → η₀ → task.prepare → the run directory appears
     (``INCOMPLETE``, locked) → per member: seed, task.build, task.loop, the Trainer with History,
     early stopping, progress, TensorBoard, checkpoints (exact resume), DDP → task.evaluate →
@@ -99,8 +99,8 @@ def fit_config(cfg: Config, *, out, progress: bool, resume: bool = False,
     """Train the task `cfg` describes into `out` (module docstring: the order of events)."""
     provided = provided or Provided()
     task = task_for_config(cfg)
-    cfg = task.resolve(cfg)
     task.check(cfg)
+    cfg = task.resolve(cfg)
     if cfg.train.ensemble > 1 and not task.ensembles:
         raise UserError(f"ensembles of {task.name} models are not supported", "train.ensemble", "use 1")
     if world_size_from_env() > 1 and not task.data_parallel:

@@ -189,7 +189,7 @@ def load_predictor(run_dir: str | Path, info: dict | None = None, *, model: torc
         raise UserError(f"corrupt or mismatched weights ({type(exc).__name__})",
                         str(run_dir / "model.safetensors"), fix) from None
     model.eval()
-    transform = (None if "sequence" in info  # token ids need no numeric transform; the vocab is in model.json
+    transform = (None if "sequence" in info or "tagging" in info  # token ids: the vocab in model.json encodes them
                  else InputTransform.from_saved(info.get("transform") or {}, _read_arrays(run_dir, fix)))
     return Run(dir=run_dir, model=model, info=info, metrics=metrics, config=config, transform=transform)
 

@@ -21,13 +21,15 @@ def _data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None, metavar="SOURCE",
                    help="bundled name (digits [default], breast_cancer, wine, iris, diabetes), a .csv "
                         "file with a header row, a .npz file with arrays X and y, a folder of class "
-                        "subfolders of images, a .txt file or folder of them (a language model), or a generated "
-                        "sequence task seq:reverse|addition|memory|charlm")
+                        "subfolders of images, a .txt file or folder of them (a language model), a generated "
+                        "sequence task seq:reverse|addition|memory|charlm|tagging, or tagged sentences (a CSV "
+                        "with tokens,tags columns or a .conll file)")
     p.add_argument("--target", default=None, metavar="COL", help="label column of a CSV (default: the last column)")
     p.add_argument("--text-column", default=None, metavar="COL",
                    help="text CSVs: the column holding the text (default: the one free-text column, or 'text')")
-    p.add_argument("--task", choices=["classification", "regression"], default=None,
-                   help="override the inferred task (integer/string labels -> classification)")
+    p.add_argument("--task", choices=["classification", "regression", "tagging"], default=None,
+                   help="override the inferred task (integer/string labels -> classification; tagging: one tag "
+                        "per token, read from a tokens,tags CSV or a CoNLL file of any name)")
     p.add_argument("--config", default=None, metavar="FILE.yaml",
                    help="a YAML configuration (e.g. a run's config.yaml, which reproduces that run)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

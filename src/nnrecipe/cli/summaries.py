@@ -11,6 +11,22 @@ from pathlib import Path
 from nnrecipe.models.summary import human
 
 
+def format_tagging_fit(m: dict) -> str:
+    """The lines `nnrecipe fit` prints after ``run: DIR`` for a sequence-tagging run (metrics.json)."""
+    test = m["test"]
+    entity = (f"  entity P/R/F1 {test['entity_precision']:.4f}/{test['entity_recall']:.4f}/{test['entity_f1']:.4f}"
+              if "entity_f1" in test else "")
+    lines = [f"epochs: {m['epochs_run']} (best {m['best_epoch']}), {m['train_seconds']:.1f} s",
+             f"test: token accuracy {test['token_accuracy']:.4f}  tag f1_macro {test['f1_macro']:.4f}{entity}  "
+             f"({test['sentences']} sentences, {test['tokens']} tokens)"]
+    for ex in test["examples"][:2]:
+        lines += [f"  {ex['tokens']}", f"  -> {ex['predicted']} (gold {ex['tags']})"]
+    diag = m.get("diagnosis")
+    if diag:
+        lines.append(f"curves: {diag['verdict']} ({'; '.join(diag['reasons'])}) -> {diag['advice']}")
+    return "\n".join(lines)
+
+
 def format_generative_fit(m: dict) -> str:
     """The lines `nnrecipe fit` prints after ``run: DIR`` for an autoencoder, VAE or GAN run
     (`m` is its metrics.json)."""

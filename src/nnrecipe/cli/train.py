@@ -7,7 +7,7 @@ import sys
 
 from nnrecipe.cli.parser import EXIT_DIVERGED, EXIT_INTERRUPTED, _flag_sets, build_parser
 from nnrecipe.cli.summaries import (format_doctor_report, format_generative_fit, format_model_summary,
-                                   format_word2vec_fit)
+                                   format_tagging_fit, format_word2vec_fit)
 from nnrecipe.errors import TrainingDiverged, UserError
 
 
@@ -101,6 +101,9 @@ def _cmd_fit(args) -> int:
         return 0
     if run.task == "generative":
         print(f"run: {run.dir}\n{format_generative_fit(run.metrics)}")
+        return 0
+    if run.task == "tagging":
+        print(f"run: {run.dir}\n{format_tagging_fit(run.metrics)}")
         return 0
     test, m = run.metrics["test"], run.metrics
     print(f"run: {run.dir}")

@@ -4,6 +4,8 @@
   lower-cased and cut into runs of word characters and single punctuation marks,
   ``re.findall(r"\\w+|[^\\w\\s]", text.lower())``; whitespace is dropped, so a word-level round
   trip gives the tokens back, not the spacing (``detokenize`` joins words with one space).
+  ``"whitespace"``: the text's whitespace-separated fields, verbatim (case kept), ``text.split()``:
+  for text that comes tokenized already (sequence tagging, one tag per given token).
 - `Vocab`: id ↔ token. Ids 0..3 are the specials ``<pad> <unk> <bos> <eos>``; the other tokens
   follow by count, most frequent first, ties in alphabetical order, so the same texts always give
   the same ids. ``min_freq`` drops rare tokens and ``max_size`` caps the size (specials included);
@@ -41,7 +43,7 @@ from nnrecipe.errors import UserError
 
 SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>")
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
-LEVELS = ("char", "word")
+LEVELS = ("char", "word", "whitespace")
 _WORD = re.compile(r"\w+|[^\w\s]")
 _DIGITS = re.compile(r"\d+")
 
@@ -58,13 +60,16 @@ def _check_level(level: str) -> None:
 
 
 def tokenize(text: str, level: str) -> list[str]:
-    """Characters (``"char"``) or lower-cased words and punctuation marks (``"word"``)."""
+    """Characters (``"char"``), lower-cased words and punctuation marks (``"word"``), or the
+    whitespace-separated fields as given (``"whitespace"``)."""
     _check_level(level)
+    if level == "whitespace":
+        return text.split()
     return list(text) if level == "char" else _WORD.findall(text.lower())
 
 
 def detokenize(tokens: list[str], level: str) -> str:
-    """Characters joined as they are; words joined with single spaces."""
+    """Characters joined as they are; words (and whitespace fields) joined with single spaces."""
     _check_level(level)
     return ("" if level == "char" else " ").join(tokens)
 

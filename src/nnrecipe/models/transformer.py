@@ -3,7 +3,9 @@
 - ``TransformerClassifier`` (kind "encoder"): tokens or features [B, T] / [B, T, D] → embedding +
   positions → N blocks with a key-padding mask → final LN → pool → head [B, C]. Pooling is the mean
   over valid tokens, h̄ = Σ_t m_t h_t / Σ_t m_t (m = 1 on real tokens), or a learned CLS token
-  prepended to the sequence (BERT; Devlin et al. 2019) whose final state is classified.
+  prepended to the sequence (BERT; Devlin et al. 2019) whose final state is classified. With
+  ``pool="none"`` every position is classified instead, logits [B, T, C] (sequence tagging; the
+  loss masks the padded positions).
 - ``TransformerLM`` (kind "decoder"): causal language model, logits [B, T, V] where position t sees
   tokens ≤ t only (GPT; Radford et al. 2018). ``generate`` samples from softmax(logits / τ).
 - ``TransformerSeq2Seq`` (kind "encoder_decoder"): encoder over the source, decoder with causal
@@ -21,7 +23,7 @@ from torch import nn
 
 from nnrecipe.models.attention import CrossAttentionBlock, PositionEncoding, TransformerBlock, padding_mask
 
-POOLS = ("mean", "cls")
+POOLS = ("mean", "cls", "none")
 PAD_ID = 0
 
 
@@ -72,6 +74,8 @@ class TransformerClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         h, pad, _ = self._encode(x, lengths, need_weights=False)
+        if self.pool == "none":
+            return self.head(h)
         if self.cls is not None:
             return self.head(h[:, 0])
         if pad is None:

@@ -3,7 +3,9 @@
 - classification: test/val metrics, confusion matrix, ROC and precision-recall curves (from
   predictions.csv), calibration (reliability before/after temperature scaling), per-class table;
 - regression: test/val metrics, residual plot (from predictions.csv);
-- sequence: exact match / token accuracy / BLEU or perplexity, decoded examples, attention map.
+- sequence: exact match / token accuracy / BLEU or perplexity, decoded examples, attention map;
+- tagging: token accuracy, macro F1 over tags, entity P/R/F1, the tag confusion matrix and per-tag
+  table (the classification sections, on tokens), entity scores per type and tagged examples.
 
 The per-class table re-expands the test confusion matrix M into label pairs (M[i, j] copies of
 (i, j)) and hands them to `nnrecipe.metrics.per_class_table`: precision_c = M[c,c]/Σ_r M[r,c],
@@ -30,6 +32,7 @@ _METRIC_ROWS = {
     "regression": ["rmse", "mae", "r2", "mse"],
     "seq2seq": ["exact_match", "token_accuracy", "bleu"],
     "lm": ["perplexity", "token_accuracy", "tokens"],
+    "tagging": ["token_accuracy", "f1_macro", "entity_f1", "entity_precision", "entity_recall", "loss", "tokens"],
 }
 
 
@@ -142,3 +145,17 @@ def sequence(run: RunFiles) -> tuple[str, str, str]:
                               lambda p: plot_attention(example["source"], example["output"], example["weights"], p))
         body += image(png, "attention weights of the first test example")
     return "sequence-examples", "Examples", body or not_available("metrics.json has no examples")
+
+
+def tagging(run: RunFiles) -> tuple[str, str, str]:
+    test = run.metrics.get("test") or {}
+    body = ""
+    per_type = test.get("entity_per_type")
+    if per_type:
+        rows = [[kind, r.get("precision"), r.get("recall"), r.get("f1"), r.get("support")] for kind, r in per_type.items()]
+        body += para("Entities (BIO chunks, conlleval) per type, test split:")
+        body += table(["type", "precision", "recall", "f1", "gold chunks"], rows)
+    if test.get("examples"):
+        rows = [[e.get("tokens"), e.get("predicted"), e.get("tags")] for e in test["examples"][:_MAX_EXAMPLES]]
+        body += table(["tokens", "predicted tags", "gold tags"], rows)
+    return "tagging", "Entities and examples", body or not_available("metrics.json has no tagging results")

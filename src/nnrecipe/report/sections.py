@@ -25,7 +25,8 @@ from nnrecipe.report.runfiles import RunFiles
 _TOKENS = 16  # length of the dummy token sequence a sequence model is summarized on
 _MAX_NAMES = 60  # class names listed before "…"
 HEADLINE = {"classification": ("accuracy", "f1_macro", "loss", "ece"), "regression": ("rmse", "mae", "r2"),
-            "seq2seq": ("exact_match", "token_accuracy", "bleu"), "lm": ("perplexity", "token_accuracy")}
+            "seq2seq": ("exact_match", "token_accuracy", "bleu"), "lm": ("perplexity", "token_accuracy"),
+            "tagging": ("token_accuracy", "f1_macro", "entity_f1")}
 
 
 def headline_keys(run: RunFiles) -> tuple[str, ...]:

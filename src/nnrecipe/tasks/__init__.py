@@ -2,8 +2,9 @@
 trained run) → the task that knows its family, the way `nnrecipe.models` maps architecture names
 to builders. `nnrecipe.tasks.base` states the contract.
 
-    task_for_config(cfg)  autoencoder | vae → autoencoder, gan → gan, word2vec → word2vec, a sequence
-                          model or a ``seq:`` source → sequence, the user's module → custom, else tabular
+    task_for_config(cfg)  token tags (`nnrecipe.config.is_tagging_run`) → tagging, autoencoder | vae →
+                          autoencoder, gan → gan, word2vec → word2vec, a sequence model or a ``seq:``
+                          source → sequence, the user's module → custom, else tabular
     task_for_info(info)   the same families from what a run wrote (model.json's "task", "sequence",
                           "architecture")
     load(run_dir)         `nnrecipe.load`: the run back through its task
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from torch import nn
 
-from nnrecipe.config import Config, is_sequence_run
+from nnrecipe.config import Config, is_sequence_run, is_tagging_run
 from nnrecipe.errors import UserError
 from nnrecipe.run import Run, read_run_info
 from nnrecipe.tasks.autoencoder import AutoencoderTask
@@ -25,15 +26,19 @@ from nnrecipe.tasks.base import Task
 from nnrecipe.tasks.gan import GanTask
 from nnrecipe.tasks.sequence import SequenceTask
 from nnrecipe.tasks.tabular import CustomTask, TabularTask
+from nnrecipe.tasks.tagging import TaggingTask
 from nnrecipe.tasks.word2vec import Word2VecTask
 
 TASKS: dict[str, Task] = {task.name: task for task in (TabularTask(), CustomTask(), SequenceTask(),
-                                                       AutoencoderTask(), GanTask(), Word2VecTask())}
+                                                       AutoencoderTask(), GanTask(), Word2VecTask(),
+                                                       TaggingTask())}
 BY_MODEL = {"autoencoder": "autoencoder", "vae": "autoencoder", "gan": "gan", "word2vec": "word2vec",
             "custom": "custom"}
 
 
 def task_name(cfg: Config) -> str:
+    if is_tagging_run(cfg):  # before the model: `--task tagging --model gan` is refused by the tagger
+        return "tagging"
     if cfg.model.name in BY_MODEL:
         return BY_MODEL[cfg.model.name]
     return "sequence" if is_sequence_run(cfg) else "tabular"
@@ -45,6 +50,8 @@ def task_for_config(cfg: Config) -> Task:
 
 def task_name_of_run(info: dict) -> str:
     """The family of a finished run from its model.json."""
+    if info.get("task") == "tagging":
+        return "tagging"
     if info.get("task") == "embedding":
         return "word2vec"
     architecture = info.get("architecture") or {}
