@@ -183,7 +183,7 @@ def test_chrono_init_spreads_gate_time_constants_up_to_t_max():
         init_recurrent(nn.LSTM(4, 8), gate_bias="chrono", chrono_max=None)
 
 
-def test_initialize_takes_chrono_span_from_the_input_length_and_memory_task_defaults_to_it():
+def test_initialize_takes_chrono_span_from_the_input_length_and_text_classifiers_default_to_it():
     from nnrecipe.config import build_config
     from nnrecipe.training.init import initialize
     cfg = build_config({"init": {"gate_bias": "chrono"}})
@@ -194,5 +194,7 @@ def test_initialize_takes_chrono_span_from_the_input_length_and_memory_task_defa
     initialize(m, build_config({"init": {"gate_bias": "chrono", "chrono_max": 5}}).init, activation="tanh",
                data=torch.randint(1, V, (B, 40)))
     assert m.rnn.bias_ih_l0.chunk(4)[1].exp().max() <= 4
-    assert build_config({"data": {"source": "seq:memory"}}).init.gate_bias == "chrono"
-    assert build_config({"data": {"source": "seq:reverse"}}).init.gate_bias == "one"
+    from nnrecipe.tasks import task_for_config  # every recurrent text classifier, not one task, gets chrono
+    resolved = {src: task_for_config(c).resolve(c).init.gate_bias
+                for src, c in ((s, build_config({"data": {"source": s}})) for s in ("seq:memory", "seq:reverse"))}
+    assert resolved == {"seq:memory": "chrono", "seq:reverse": "one"}
