@@ -29,8 +29,9 @@ steps), so a batch size or length frozen into the graph by tracing is caught.
 Recurrent classifiers are packed (`pack_padded_sequence`) in torch, which ONNX cannot express; the
 export replaces packing by running the cell over the padded sequence and taking the top layer's
 output at step length − 1 — identical for a unidirectional network, where steps after the length
-never reach that output. Bidirectional ones (whose backward pass would read the padding), language
-models and seq2seq (decoding loops) and ensembles are refused.
+never reach that output. A bidirectional one runs each layer's backward direction over the sequence
+reversed within its length (a gather), so it never reads the padding before a real token either.
+Language models and seq2seq (decoding loops) and ensembles are refused.
 
 Exporter: torch.onnx.export with dynamo=False (TorchScript tracing, opset 18). Its dynamo=True
 default also exports every family here with the same parity, but spends 5–100 s per model in its
@@ -115,18 +116,50 @@ class InputTransformModule(nn.Module):
         return z
 
 
+def _one_direction(rnn: nn.RNNBase, layer: int, suffix: str) -> nn.RNNBase:
+    """A one-layer, one-direction copy of `rnn`'s layer `layer` (suffix "" forward, "_reverse" backward)."""
+    size = rnn.input_size if layer == 0 else rnn.hidden_size * 2
+    cell = {"LSTM": nn.LSTM, "GRU": nn.GRU}.get(rnn.mode)
+    one = cell(size, rnn.hidden_size, batch_first=True) if cell else nn.RNN(
+        size, rnn.hidden_size, batch_first=True, nonlinearity="relu" if rnn.mode == "RNN_RELU" else "tanh")
+    with torch.no_grad():
+        for name, p in one.named_parameters():  # weight_ih_l0 ← weight_ih_l{layer}{suffix}, ...
+            p.copy_(getattr(rnn, name.replace("_l0", f"_l{layer}{suffix}")))
+    return one
+
+
+def _at(out: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+    """out[b, steps[b]] for out [B, T, F]."""
+    return out.gather(1, steps.view(-1, 1, 1).expand(-1, 1, out.shape[-1])).squeeze(1)
+
+
 class LastStepRecurrent(nn.Module):
-    """A unidirectional many-to-one `RecurrentNet` without packing: head(top output at length − 1)."""
+    """A many-to-one `RecurrentNet` without packing (module docstring). Forward direction: the top
+    layer's output at step length − 1. Bidirectional: per layer, the backward direction runs forward
+    over each sequence reversed within its length, r[t] = x[L − 1 − t] for t < L (the padding stays
+    at the end, so it is read after every real token), and its outputs are reversed back; its final
+    state is then the output at t = 0 — what packing gives."""
 
     def __init__(self, net):
         super().__init__()
         self.net = net
+        rnn = net.rnn
+        self.layers = nn.ModuleList(nn.ModuleList(_one_direction(rnn, layer, suffix) for suffix in ("", "_reverse"))
+                                    for layer in range(rnn.num_layers)) if rnn.bidirectional else None
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         lengths = (tokens != 0).sum(dim=1).clamp(min=1)  # as lengths_from_padding: pad id 0
-        out, _ = self.net.rnn(self.net.embed_inputs(tokens))
-        index = (lengths - 1).view(-1, 1, 1).expand(-1, 1, out.shape[-1])
-        return self.net.head(out.gather(1, index).squeeze(1))
+        x = self.net.embed_inputs(tokens)
+        if self.layers is None:
+            return self.net.head(_at(self.net.rnn(x)[0], lengths - 1))
+        t = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
+        order = torch.where(t < lengths.unsqueeze(1), lengths.unsqueeze(1) - 1 - t, t)  # its own inverse
+        flip = order.unsqueeze(-1)
+        for forward, backward in self.layers:
+            reverse = backward(x.gather(1, flip.expand(-1, -1, x.shape[-1])))[0]
+            x = torch.cat([forward(x)[0], reverse.gather(1, flip.expand(-1, -1, reverse.shape[-1]))], dim=-1)
+        h = self.net.hidden
+        return self.net.head(torch.cat([_at(x[..., :h], lengths - 1), x[:, 0, h:]], dim=-1))
 
 
 class ExportWrapper(nn.Module):
@@ -163,9 +196,6 @@ def _check_supported(run: Run) -> str:
         what = "language-model" if kind == "lm" else kind
         raise UserError(f"a {what} run generates token by token in a loop, which this export does not cover",
                         where, "export a tabular, image or sequence-classification run")
-    if arch["name"] in RECURRENT and arch.get("bidirectional"):
-        raise UserError("a bidirectional recurrent classifier reads the padding backwards, which the exported "
-                        "graph cannot skip", where, "train with model.bidirectional=false to export it")
     return "tokens"
 
 
