@@ -94,6 +94,8 @@ def is_free_text(values: list[str]) -> bool:
 def infer_columns(path: str | Path, *, text: str | None, label: str | None, pair: tuple[str, str]) -> TextColumns:
     """The text/label (or source/target) columns of the CSV at `path` (module docstring). `pair` is
     the configured (source, target) column names, used when both exist."""
+    if text is not None and label is not None:  # both named (a resolved config): nothing to infer
+        return TextColumns("classify", text, label)
     header, columns = _sample(path)
     if text is None and label is None and set(pair) <= set(header):
         return TextColumns("seq2seq", *pair)

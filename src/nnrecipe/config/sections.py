@@ -1,22 +1,12 @@
-"""The resolved configuration of a run: one frozen pydantic model per stage.
-
-`key=value` overrides (``--set optimizer.lr=3e-4``) are parsed with YAML scalar rules and
-validated against these models; an unknown key fails with the closest valid name. The fully
-resolved configuration is written to ``config.yaml`` in the run directory, and
-``nnrecipe fit --config config.yaml`` reproduces the run.
-"""
+"""The configuration's sections: one frozen pydantic model per stage (`Config` holds them all);
+an unknown key is refused (``extra="forbid"``). Each field's comment is its documentation
+(README "Configuration" lists every key; tests/test_readme.py checks that)."""
 
 from __future__ import annotations
 
-import csv
-import difflib
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from nnrecipe.errors import UserError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -38,54 +28,6 @@ class DataConfig(_Section):
     whiten: Literal["none", "pca", "zca", "patch_zca"] = "none"  # after standardization, fit on train
     whiten_eps: float = Field(1e-2, gt=0)  # ε in (Λ + εI)^(−1/2)
     whiten_patch: int = Field(3, ge=1)  # patch_zca: k×k patches (odd)
-
-
-IMAGE_MODELS = ("cnn", "resnet", "mobilenetv2", "vit")
-SEQUENCE_MODELS = ("rnn", "lstm", "gru", "seq2seq", "transformer")
-
-
-def schedule_name(cfg) -> str:
-    """`schedule.name` with ``auto`` resolved for the model."""
-    if cfg.schedule.name != "auto":
-        return cfg.schedule.name
-    return "inverse_sqrt" if cfg.model.name == "transformer" else "cosine"
-
-
-def is_text_corpus(source: str) -> bool:
-    """A plain-text file (``.txt``) or a folder of them (no subfolders): a language-model corpus."""
-    path = Path(source)
-    if path.suffix.lower() == ".txt":
-        return True
-    if not path.is_dir():
-        return False
-    entries = list(path.iterdir())
-    return any(p.suffix.lower() == ".txt" for p in entries) and not any(p.is_dir() for p in entries)
-
-
-def is_sequence_run(cfg) -> bool:
-    """Token inputs: a generated `seq:NAME` task, a text corpus, or a sequence model on a text CSV."""
-    return (cfg.data.source.startswith("seq:") or cfg.model.name in SEQUENCE_MODELS
-            or (cfg.model.name == "mlp" and is_text_corpus(cfg.data.source)))
-
-
-def _csv_header(path: str) -> list[str]:
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            return [h.strip() for h in next(csv.reader(f), [])]
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return []  # not readable here: the task that reads it says why
-
-
-def is_tagging_run(cfg) -> bool:
-    """Token tags (`nnrecipe.tasks.tagging`): ``data.task: tagging``, or, when data.task is unset,
-    ``seq:tagging``, a ``.conll`` file, or a CSV whose header has both tagging columns."""
-    if cfg.data.task is not None:
-        return cfg.data.task == "tagging"
-    source = cfg.data.source
-    if source == "seq:tagging" or source.lower().endswith(".conll"):
-        return True
-    columns = {cfg.tagging.tokens_column, cfg.tagging.tags_column}
-    return source.lower().endswith(".csv") and columns <= set(_csv_header(source))
 
 
 class ModelConfig(_Section):
@@ -291,7 +233,7 @@ class TextConfig(_Section):
     min_freq: int = Field(1, ge=1)  # vocabulary: rarer tokens become <unk>
     max_vocab: int | None = Field(None, ge=5)  # vocabulary size cap, specials included
     max_len: int = Field(256, ge=1)  # longer inputs are truncated (tokens)
-    bucketing: bool = True  # classify/seq2seq: batches of similar lengths, each cut to its longest (training/buckets.py)
+    bucketing: bool = True  # classify/seq2seq: similar-length batches, each cut to its longest (training/buckets)
     reverse_numbers: bool = False  # digits least-significant first inside the model; I/O stays as written
     block_size: int = Field(64, ge=2)  # language models: training window (tokens)
     tbptt: int | None = Field(None, ge=1)  # rnn language models: cut the gradient every k steps
@@ -369,164 +311,3 @@ class Config(_Section):
     tagging: TaggingConfig = TaggingConfig()
     word2vec: Word2VecConfig = Word2VecConfig()
     generative: GenerativeConfig = GenerativeConfig()
-
-
-def _closest(name: str, options: list[str]) -> str:
-    match = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
-    return f"did you mean '{match[0]}'?" if match else f"valid keys: {', '.join(sorted(options))}"
-
-
-def _check_keys(tree: dict, model: type[BaseModel], where: str, prefix: str = "") -> None:
-    """Reject unknown keys with the closest valid one (pydantic's message lacks the suggestion)."""
-    for key, value in tree.items():
-        fields = model.model_fields
-        dotted = f"{prefix}{key}"
-        if key not in fields:
-            raise UserError(f"unknown config key '{dotted}'", where, _closest(key, list(fields)))
-        sub = fields[key].annotation
-        if isinstance(value, dict) and isinstance(sub, type) and issubclass(sub, BaseModel):
-            _check_keys(value, sub, where, dotted + ".")
-
-
-def parse_overrides(pairs: list[str]) -> dict:
-    """``["optimizer.lr=3e-4", "model.hidden=[128,64]"]`` -> nested dict, values parsed as YAML."""
-    tree: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise UserError(f"malformed override '{pair}'", "--set", "write it as key=value, e.g. optimizer.lr=3e-4")
-        key, raw = pair.split("=", 1)
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
-        node = tree
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise UserError(f"override '{pair}' sets inside a scalar", "--set", "check the key path")
-        node[parts[-1]] = value
-    return tree
-
-
-def merge(base: dict, extra: dict) -> dict:
-    """Recursive dict merge; values in `extra` win."""
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-# Defaults that depend on the model or data, applied where the configuration does not set the key
-# (so config.yaml records the values used). Measured on digits (README Results): a ViT on 8×8 images
-# trains to 0.97 without augmentation/dropout and with N(0, 0.02²) init, to 0.69–0.79 with them.
-MODEL_DEFAULTS: dict[str, dict] = {
-    "custom": {"init": {"name": "keep"}},  # a user's module keeps its own init unless init.name says otherwise
-    "vit": {"model": {"dropout": 0.0}, "augment": {"enabled": False}, "init": {"name": "normal", "std": 0.02}},
-    "transformer": {"init": {"name": "normal", "std": 0.02}},  # GPT/BERT/ViT reference init
-    "word2vec": {"data": {"source": "w2v:synthetic"}, "train": {"epochs": 5}},  # gensim's 5 epochs
-    # generative models: plain Adam without clipping (Kingma & Welling; DCGAN's lr 2e-4, β₁ = 0.5)
-    "autoencoder": {"optimizer": {"name": "adam", "lr": 1e-3, "weight_decay": 0.0}, "clip": {"name": "none"}},
-    "vae": {"optimizer": {"name": "adam", "lr": 1e-3, "weight_decay": 0.0}, "clip": {"name": "none"}},
-    "gan": {"optimizer": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999], "weight_decay": 0.0},
-            "clip": {"name": "none"}, "schedule": {"name": "constant", "warmup": {"fraction": 0.0}},
-            "train": {"epochs": 100}},
-}
-SEQUENCE_EPOCHS = 15  # sequence runs on CSVs
-TASK_DEFAULTS: dict[str, dict] = {  # per generated task; what they reach is in README Results
-    "reverse": {"train": {"epochs": 15}},
-    # addition: fresh-looking data beats epochs (8000 sums × 40 epochs memorized: exact match 0.03);
-    # digits least-significant first, a bidirectional encoder, torch's layer init and no
-    # regularization learned fastest (README Results)
-    "addition": {"train": {"epochs": 2, "batch_size": 128},
-                 "text": {"task_size": 150000, "reverse_numbers": True},
-                 "model": {"bidirectional": True, "dropout": 0.0}, "init": {"name": "torch"},
-                 "optimizer": {"lr": 3e-3, "weight_decay": 0.0}, "regularization": {"label_smoothing": 0.0}},
-    "memory": {"train": {"epochs": 10}},
-    "charlm": {"train": {"epochs": 60}},
-}
-
-
-# sequence tagging: a bidirectional model sees the words after a token too (README Results: seq:tagging);
-# data.task records the inferred task in config.yaml
-TAGGING_DEFAULTS: dict = {"data": {"task": "tagging"}, "model": {"bidirectional": True}, "train": {"epochs": 10}}
-
-
-def _with_model_defaults(tree: dict, cfg: Config) -> Config:
-    defaults = MODEL_DEFAULTS.get(cfg.model.name, {})
-    if is_sequence_run(cfg):
-        source = cfg.data.source
-        task = TASK_DEFAULTS.get(source[4:], {}) if source.startswith("seq:") else {}
-        defaults = merge(merge(defaults, {"train": {"epochs": SEQUENCE_EPOCHS}}), task)
-    if is_tagging_run(cfg):
-        defaults = merge(defaults, TAGGING_DEFAULTS)
-    return Config.model_validate(merge(defaults, tree)) if defaults else cfg
-
-
-def build_config(tree: dict | None = None, *, where: str = "config") -> Config:
-    """Validate a nested dict into a `Config`, turning pydantic errors into one-line `UserError`s."""
-    tree = tree or {}
-    if not isinstance(tree, dict):
-        raise UserError("configuration is not a mapping", where, "write it as YAML sections: train: {epochs: 50}")
-    _check_keys(tree, Config, where)
-    try:
-        return _with_model_defaults(tree, Config.model_validate(tree))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise UserError(f"invalid value for '{key}': {err['msg']}", where, "see README 'Configuration'") from None
-
-
-def load_config_file(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        tree = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"config file not found: {path}", "--config", "check the path") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise UserError(f"cannot read config file {path}: {type(exc).__name__}", "--config", "pass a YAML file") from None
-    return tree or {}
-
-
-def resolve_config(*, file: "str | Path | dict | Config | None" = None, overrides: list[str] | None = None,
-                   extra: dict | None = None) -> Config:
-    """Base (a YAML path, a nested dict or a Config), then `extra` (from flags such as --epochs),
-    then ``key=value`` overrides; later wins."""
-    if isinstance(file, Config):
-        file = config_to_dict(file)
-    if isinstance(file, dict):
-        return build_config(merge(merge(file, extra or {}), parse_overrides(overrides or [])))
-    tree = load_config_file(file) if file else {}
-    tree = merge(tree, extra or {})
-    tree = merge(tree, parse_overrides(overrides or []))
-    return build_config(tree, where=str(file) if file and not overrides else "config")
-
-
-def flag_overrides(**flags) -> dict:
-    """CLI/API flags as a config tree: data/target/task/test_data → data.*, epochs/seed → train.*,
-    model → model.name, model_class/model_kwargs → model.class_path/kwargs (and name custom),
-    init_from → transfer.init_from (None means "not given")."""
-    sections = {"data": {"data": "source", "target": "target", "task": "task", "test_data": "test_data",
-                         "standardize": "standardize"},
-                "train": {"epochs": "epochs", "seed": "seed"},
-                "model": {"model": "name", "model_class": "class_path", "model_kwargs": "kwargs"},
-                "transfer": {"init_from": "init_from"}}
-    tree: dict = {}
-    for section, names in sections.items():
-        for flag, key in names.items():
-            if flags.get(flag) is not None:
-                tree.setdefault(section, {})[key] = flags[flag]
-    if flags.get("model_class") is not None:  # a user's class: model.name custom
-        tree["model"]["name"] = "custom"
-    return tree
-
-
-def config_to_dict(cfg: Config) -> dict:
-    return cfg.model_dump(mode="json")
-
-
-def save_config(cfg: Config, path: Path) -> None:
-    path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
