@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 import nnrecipe
 from nnrecipe.cli import main
 from testutil import FAST, set_args, write_csv
+from nnrecipe.data import load_table, split_indices, encode_labels
 
 METRIC_KEYS = {"loss", "accuracy", "precision_macro", "recall_macro", "f1_macro", "precision_micro",
                "recall_micro", "f1_micro", "precision_weighted", "recall_weighted", "f1_weighted", "ece",
@@ -49,7 +50,6 @@ def test_run_directory_contract(blobs_csv, tmp_path):
 
 def test_standardization_uses_train_split_only(blobs_csv, tmp_path):
     run = nnrecipe.fit(str(blobs_csv), overrides=FAST, out=tmp_path / "run")
-    from nnrecipe.data import load_table, split_indices, encode_labels
     table = load_table(str(blobs_csv))
     y, _ = encode_labels(table.y)
     train, _, _ = split_indices(len(y), y=y, val_fraction=0.1, test_fraction=0.2, seed=0, stratify=True)

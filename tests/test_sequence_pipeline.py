@@ -14,6 +14,8 @@ import nnrecipe
 from nnrecipe.cli import main
 from nnrecipe.data import Vocab, pad_batch
 from nnrecipe.sequence_inference import predict_texts, sample
+from nnrecipe.data.text import flip_numbers
+from nnrecipe.config import resolve_config, schedule_name
 
 SMALL = ["train.epochs=2", "model.rnn_hidden=32", "model.embed_dim=16", "model.dim=32", "model.depth=1",
          "train.batch_size=32", "train.log_every=5"]
@@ -44,7 +46,6 @@ def test_reverse_seq2seq_writes_sequence_metrics_and_predicts(tmp_path):
 def test_addition_model_reads_and_writes_numbers_as_written(tmp_path):
     """seq:addition defaults to text.reverse_numbers: the model sees and emits digits least-significant
     first, while the examples, predictions and vocabularies on disk use ordinary numbers."""
-    from nnrecipe.data.text import flip_numbers
     run = _fit("seq:addition", tmp_path, ["text.task_size=200", "train.epochs=1"])
     assert run.config["text"]["reverse_numbers"] is True
     example = run.metrics["test"]["examples"][0]
@@ -143,7 +144,6 @@ def test_padding_never_changes_a_prediction(tmp_path):
 def test_schedule_auto_is_inverse_sqrt_for_transformers(tmp_path):
     run = _fit("seq:memory", tmp_path, ["text.task_size=100", "train.epochs=1"], model="transformer")
     assert run.config["schedule"]["name"] == "auto"
-    from nnrecipe.config import resolve_config, schedule_name
     assert schedule_name(resolve_config(extra=run.config)) == "inverse_sqrt"
     assert schedule_name(resolve_config(extra={"model": {"name": "lstm"}})) == "cosine"
 

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import torch
+from nnrecipe.cli import main
 
 FAST = ["train.epochs=3", "model.hidden=[16]", "train.batch_size=32", "optimizer.lr=0.01"]
 
@@ -29,7 +30,6 @@ TINY_SEQ = ["text.task_size=200", "model.rnn_hidden=16", "model.embed_dim=8", "t
 
 def fit_tiny_memory_lstm(out: Path) -> Path:
     """A one-epoch seq:memory LSTM through the CLI (a real sequence run to compress or evaluate)."""
-    from nnrecipe.cli import main
 
     assert main(["fit", "--data", "seq:memory", "--model", "lstm", "--epochs", "1", "--out", str(out),
                  *set_args(TINY_SEQ)]) == 0

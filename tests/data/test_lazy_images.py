@@ -31,6 +31,10 @@ from nnrecipe.data.normalize import ChannelNormalizer
 from nnrecipe.data.transform import InputTransform
 from nnrecipe.errors import UserError
 from testutil import set_args
+from nnrecipe.calibrate import recalibrate
+from nnrecipe.compress import compress
+from nnrecipe.attack import attack
+from nnrecipe.doctor import doctor
 
 CLASSES = {"dark": 0, "mid": 60, "bright": 120}  # added to the left half of the image
 TINY = ["model.name=cnn", "model.channels=[4]", "model.convs_per_stage=1", "train.epochs=2",
@@ -265,7 +269,6 @@ def test_lazy_is_refused_for_models_that_read_their_data_in_memory(folder, tmp_p
 def test_calibrate_streams_a_lazy_runs_validation_split(folder, tmp_path, monkeypatch):
     """`nnrecipe calibrate` on a data.lazy run refits T on the streamed validation images (never the
     whole folder in memory) and lands on the temperature the fit found on the same split."""
-    from nnrecipe.calibrate import recalibrate
 
     lazy = nnrecipe.fit(str(folder), overrides=TINY + ["data.lazy=true"], out=tmp_path / "lazy")
 
@@ -281,7 +284,6 @@ def test_compress_streams_a_lazy_run_and_matches_the_in_memory_run(folder, in_me
     sample, validation and test splits) and measures what it measures on the in-memory twin."""
     import shutil
 
-    from nnrecipe.compress import compress
 
     lazy = nnrecipe.fit(str(folder), overrides=TINY + ["data.lazy=true"], out=tmp_path / "lazy")
     memory_dir = shutil.copytree(in_memory_run.dir, tmp_path / "mem")
@@ -298,7 +300,6 @@ def test_compress_streams_a_lazy_run_and_matches_the_in_memory_run(folder, in_me
 
 
 def test_attack_streams_a_lazy_runs_test_split(folder, in_memory_run, tmp_path, monkeypatch):
-    from nnrecipe.attack import attack
 
     lazy = nnrecipe.fit(str(folder), overrides=TINY + ["data.lazy=true"], out=tmp_path / "lazy")
     theirs = attack(in_memory_run.dir, eps=[0.05, 0.3], method="fgsm", write=False)
@@ -314,7 +315,6 @@ def test_attack_streams_a_lazy_runs_test_split(folder, in_memory_run, tmp_path, 
 def test_doctor_streams_a_lazy_folder_like_the_in_memory_one(folder, tmp_path, monkeypatch):
     """`nnrecipe doctor --set data.lazy=true` runs the six steps on DatasetBatches (indexed like
     tensors) without loading the folder, and measures what the in-memory doctor measures."""
-    from nnrecipe.doctor import doctor
 
     sets = TINY + ["train.epochs=1"]
     theirs = doctor(str(folder), overrides=sets, out=tmp_path / "mem")

@@ -15,6 +15,7 @@ from nnrecipe.data.seqtasks import (
     make_task,
 )
 from nnrecipe.errors import UserError
+from nnrecipe.data.seqtasks import _draw_unique
 
 SMALL = {"reverse": 400, "addition": 400, "memory": 200, "charlm": 3000}
 HELDOUT = {"reverse": (500, 500), "addition": (500, 500), "memory": (500, 1000)}
@@ -151,7 +152,6 @@ def test_draw_unique_rejects_excluded_sources():
     # the real tasks rarely collide by chance, so check the rejection itself on a tiny alphabet
     from itertools import cycle
 
-    from nnrecipe.data.seqtasks import _draw_unique
 
     draws = cycle(["a", "b", "c"])
     assert _draw_unique(lambda: next(draws), 4, {"b"}) == ["a", "c", "a", "c"]

@@ -5,6 +5,10 @@ from torch import nn
 
 from nnrecipe.models import build_model
 from nnrecipe.models.rnn import RecurrentNet, detach_state, early_step_grad_norms, sequence_mask
+from nnrecipe.training.init import init_recurrent
+from nnrecipe.config import build_config
+from nnrecipe.training.init import initialize
+from nnrecipe.tasks import task_for_config
 
 CELLS = ["rnn", "lstm", "gru"]
 B, T, D, V, C = 3, 7, 5, 11, 4
@@ -157,7 +161,6 @@ def test_bad_specs():
 
 def test_chrono_init_spreads_gate_time_constants_up_to_t_max():
     """Tallec & Ollivier 2018: LSTM b_f = log u, b_i = −b_f; GRU b_z = log u; u ~ U(1, T_max − 1)."""
-    from nnrecipe.training.init import init_recurrent
     torch.manual_seed(0)
     lstm = nn.LSTM(4, 200, num_layers=2, bidirectional=True)
     init_recurrent(lstm, gate_bias="chrono", chrono_max=60)
@@ -184,8 +187,6 @@ def test_chrono_init_spreads_gate_time_constants_up_to_t_max():
 
 
 def test_initialize_takes_chrono_span_from_the_input_length_and_text_classifiers_default_to_it():
-    from nnrecipe.config import build_config
-    from nnrecipe.training.init import initialize
     cfg = build_config({"init": {"gate_bias": "chrono"}})
     m = _net("lstm", "many_to_one", tokens=True)
     initialize(m, cfg.init, activation="tanh", data=torch.randint(1, V, (B, 40)))
@@ -194,7 +195,6 @@ def test_initialize_takes_chrono_span_from_the_input_length_and_text_classifiers
     initialize(m, build_config({"init": {"gate_bias": "chrono", "chrono_max": 5}}).init, activation="tanh",
                data=torch.randint(1, V, (B, 40)))
     assert m.rnn.bias_ih_l0.chunk(4)[1].exp().max() <= 4
-    from nnrecipe.tasks import task_for_config  # every recurrent text classifier, not one task, gets chrono
     resolved = {src: task_for_config(c).resolve(c).init.gate_bias
                 for src, c in ((s, build_config({"data": {"source": s}})) for s in ("seq:memory", "seq:reverse"))}
     assert resolved == {"seq:memory": "chrono", "seq:reverse": "one"}

@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from nnrecipe.post.temperature import apply_temperature, fit_temperature
+from nnrecipe.post.temperature import temperature_fit
 
 
 def _nll(logits, y, t):
@@ -41,7 +42,6 @@ def test_temperature_keeps_argmax_and_sums_to_one():
 
 
 def test_perfectly_separated_validation_keeps_t_equal_one():
-    from nnrecipe.post.temperature import temperature_fit
     y = torch.tensor([0, 1, 2, 0, 1, 2])
     logits = torch.nn.functional.one_hot(y, 3).double() * 3.0
     assert temperature_fit(logits, y) == {"temperature": 1.0, "degenerate": True, "reason": "separated"}

@@ -11,6 +11,7 @@ from nnrecipe.models import MLP
 from nnrecipe.training.loop import Trainer
 from nnrecipe.training.schedules import build_schedule
 from nnrecipe.training.setup import make_trainer
+from nnrecipe.errors import UserError
 
 
 def _fit(X, y, *, batch_size, accumulate, epochs=3, penalty=None):
@@ -49,6 +50,5 @@ def test_make_trainer_schedules_optimizer_steps():
 
 
 def test_accumulate_is_validated():
-    from nnrecipe.errors import UserError
     with pytest.raises(UserError, match="accumulate"):
         resolve_config(overrides=["train.accumulate=0"])

@@ -14,6 +14,7 @@ from nnrecipe.training.data_loading import DatasetBatches, tensor_batches, train
 from nnrecipe.training.loop import Trainer
 from nnrecipe.training.schedules import build_schedule
 from testutil import FAST
+from nnrecipe.driver import fit
 
 
 def _fit(X, y, data, *, accumulate=1):
@@ -51,7 +52,6 @@ def test_training_data_chooses_the_path():
 
 
 def test_fit_with_dataloader_gives_the_same_run(tmp_path):
-    from nnrecipe.driver import fit
     fit("iris", overrides=FAST, out=tmp_path / "a")
     fit("iris", overrides=FAST + ["train.loader=dataloader"], out=tmp_path / "b")
     ha, hb = (tmp_path / "a" / "history.csv").read_text(), (tmp_path / "b" / "history.csv").read_text()

@@ -12,6 +12,7 @@ from nnrecipe.config import InitConfig
 from nnrecipe.errors import UserError
 from nnrecipe.models.mlp import MLP
 from nnrecipe.training.init import HEAD_GAIN, INITIALIZERS, initialize, zero_init_residual_branches
+from nnrecipe.config import build_config
 
 N_IN, N_OUT = 1000, 1000
 REL = 0.03  # empirical std of 10⁶ draws is within ~0.1% of σ; 3% leaves room
@@ -298,7 +299,6 @@ def test_unknown_name_suggests_closest():
 
 def test_torch_init_is_each_layers_own_reset_parameters():
     """``torch``: W, b ~ U(±1/√n_in) (nn.Linear/Conv's reset_parameters), the head included."""
-    from nnrecipe.config import build_config
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(300, 200), nn.ReLU(), nn.Linear(200, 7))
     initialize(model, build_config({"init": {"name": "torch"}}).init, activation="relu")
@@ -312,7 +312,6 @@ def test_torch_init_is_each_layers_own_reset_parameters():
 def test_torch_init_resets_recurrent_layers_too_without_the_gate_bias_rule():
     """``torch`` on a GRU/LSTM: every weight and bias ~ U(±1/√H) (their reset_parameters), not the
     orthogonal/Xavier/zero-bias recurrent init, whatever ``init.gate_bias`` says."""
-    from nnrecipe.config import build_config
     torch.manual_seed(0)
     for rnn in (nn.GRU(40, 64, bidirectional=True), nn.LSTM(40, 64)):
         initialize(rnn, build_config({"init": {"name": "torch", "gate_bias": "chrono"}}).init, activation="tanh")

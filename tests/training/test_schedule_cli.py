@@ -2,6 +2,7 @@ import csv
 import math
 
 from nnrecipe.cli import main
+from nnrecipe.training.preview import preview_schedule
 
 
 def test_schedule_preview_csv_and_plot(tmp_path, capsys):
@@ -22,7 +23,6 @@ def test_schedule_preview_csv_and_plot(tmp_path, capsys):
 
 
 def test_schedule_preview_matches_fit_numbers(tmp_path):
-    from nnrecipe.training.preview import preview_schedule
     a = preview_schedule("one_cycle", steps=50, lr=0.01)
     b = preview_schedule("one_cycle", steps=50, lr=0.01)
     assert a == b and max(a) <= 0.01 + 1e-15

@@ -12,6 +12,9 @@ from nnrecipe.training.loop import Trainer, keep_frozen_norms_in_eval
 from nnrecipe.training.optim import param_groups
 from nnrecipe.training.transfer import (Unfreezer, discriminative_scales, frozen_count, layer_groups,
                                         load_pretrained, transfer_weights)
+from nnrecipe.config import OptimizerConfig, ScheduleConfig
+from nnrecipe.training.optim import build_optimizer
+from nnrecipe.training.schedules import build_schedule
 
 
 def _mlp(out=3):
@@ -86,9 +89,6 @@ def test_discriminative_scales_and_param_groups():
 
 
 def _trainer(model, callbacks, lr_scales=None):
-    from nnrecipe.config import OptimizerConfig, ScheduleConfig
-    from nnrecipe.training.optim import build_optimizer
-    from nnrecipe.training.schedules import build_schedule
 
     opt = build_optimizer(model, OptimizerConfig(name="sgd", lr=0.1, weight_decay=0.0), lr_scales=lr_scales)
     sched = build_schedule(ScheduleConfig(name="constant"), base_lr=0.1, total_steps=100)
