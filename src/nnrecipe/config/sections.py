@@ -233,7 +233,7 @@ class TextConfig(_Section):
     min_freq: int = Field(1, ge=1)  # vocabulary: rarer tokens become <unk>
     max_vocab: int | None = Field(None, ge=5)  # vocabulary size cap, specials included
     max_len: int = Field(256, ge=1)  # longer inputs are truncated (tokens)
-    bucketing: bool = True  # classify/seq2seq: similar-length batches, each cut to its longest (training/buckets)
+    bucketing: bool = True  # classify/seq2seq/tagging: similar-length batches, each cut to its longest (training/buckets)
     reverse_numbers: bool = False  # digits least-significant first inside the model; I/O stays as written
     block_size: int = Field(64, ge=2)  # language models: training window (tokens)
     tbptt: int | None = Field(None, ge=1)  # rnn language models: cut the gradient every k steps

@@ -19,6 +19,7 @@ from nnrecipe.run import Run
 from nnrecipe.tagging import evaluate_tags, predict_tags, split_metrics
 from nnrecipe.tagging_data import TaggingPrepared, prepare_tagging, tagging_architecture, token_weights
 from nnrecipe.tasks.base import Evaluated, Fitted, Loop, Member, Task
+from nnrecipe.training.buckets import LengthBuckets
 from nnrecipe.training.setup import make_model
 
 
@@ -58,6 +59,7 @@ class TaggingTask(Task):
         if member.ctx is not None:  # each rank weighs its share of the batch's tagged tokens
             member.ctx.row_weights = token_weights(y)
         return Loop(train=(X, y), val=data.tensors["val"], loss=member.provided.loss, diagnose="classification",
+                    batching=LengthBuckets(X, y) if cfg.text.bucketing else None,  # the sequence family's buckets
                     extras={"architecture": tagging_architecture(cfg, data.prepared)})
 
     def evaluate(self, cfg: Config, model, data: TaggingData, fitted: Fitted, member: Member) -> Evaluated:

@@ -53,9 +53,9 @@ class LengthBuckets:
         return [batches[i] for i in shuffled]  # host indices: `take` moves them, nothing is read back
 
     @staticmethod
-    def _cut(t: torch.Tensor, idx: torch.Tensor, width: int | None) -> torch.Tensor:
-        rows = t[idx.to(t.device)]
-        return rows if width is None else rows[:, :width]
+    def _cut(t: torch.Tensor, rows: torch.Tensor, width: int | None) -> torch.Tensor:
+        t = t[rows]
+        return t if width is None else t[:, :width]
 
     def take(self, X, y: torch.Tensor, idx: torch.Tensor):
         """Rows `idx`, the first input cut to its longest row; the other inputs and a token target
@@ -64,6 +64,7 @@ class LengthBuckets:
         widths = [None if n is None else max(int(n[idx].max()), 1) for n in [*self.lengths, self.target_lengths]]
         aligned = [w for w in widths[1:] if w is not None]
         common = max(aligned) if aligned else None
-        cut = (self._cut(inputs[0], idx, widths[0]),
-               *(self._cut(t, idx, common if w is not None else None) for t, w in zip(inputs[1:], widths[1:-1])))
-        return (cut if isinstance(X, tuple) else cut[0]), self._cut(y, idx, common if widths[-1] is not None else None)
+        rows = idx.to(y.device)  # one host-to-device copy of the indices per batch
+        cut = (self._cut(inputs[0], rows, widths[0]),
+               *(self._cut(t, rows, common if w is not None else None) for t, w in zip(inputs[1:], widths[1:-1])))
+        return (cut if isinstance(X, tuple) else cut[0]), self._cut(y, rows, common if widths[-1] is not None else None)
