@@ -7,13 +7,16 @@ fails when a task is added without a case here."""
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 
 from nnrecipe.config import resolve_config
 from nnrecipe.driver import fit, resume
 from nnrecipe.tasks import TASKS, task_name
 from nnrecipe.training.checkpoint import list_checkpoints
-from testutil import TINY_SEQ, assert_same_run, rewind
+from testutil import TINY_SEQ, assert_same_run, rewind, write_csv
 
 STEPS = ["train.checkpoint_every_steps=4", "train.keep_checkpoints=100"]
 IMAGES = ["train.batch_size=128", "generative.hidden=[32]", "generative.latent_dim=4", "generative.judge=none",
@@ -56,3 +59,24 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_one(name, tmp_path):
     assert_same_run(ref, run.dir, files=files, timing=timing)
     assert sorted(p.name for p in (ref / "plots").iterdir()) == sorted(p.name for p in (run.dir / "plots").iterdir())
 
+
+
+def test_a_text_run_with_eda_resumes_to_the_uninterrupted_one(tmp_path):
+    """EDA draws its augmentations from the checkpointed batch-order generator: a text classifier
+    with all four operations, interrupted mid-epoch, resumes bit for bit."""
+    words = "good bad fine awful great poor the a day film plot song".split()
+    rng = np.random.default_rng(0)
+    rows = [[" ".join(rng.choice(words, size=int(rng.integers(2, 9)))), ("pos", "neg")[i % 2]] for i in range(160)]
+    data = write_csv(tmp_path / "reviews.csv", ["text", "label"], rows)
+    synonyms = tmp_path / "synonyms.txt"
+    synonyms.write_text("good fine great\nbad awful poor\nfilm movie\n")
+    sets = ["text.level=word", "model.rnn_hidden=16", "model.embed_dim=8", "train.batch_size=16", "train.epochs=2",
+            "augment.text.alpha=0.2", f"augment.text.synonyms={synonyms}", *STEPS]
+    ref = fit(str(data), model="gru", overrides=sets, out=tmp_path / "ref").dir
+    def batches_done(seq: int) -> int:
+        return json.loads((ref / "checkpoints" / f"ckpt-{seq:06d}.json").read_text())["state"]["progress"]["batches_done"]
+
+    # 7 steps per epoch, a checkpoint every 4: the last one inside an epoch lies in epoch 2
+    middle = [s for s in list_checkpoints(ref / "checkpoints") if batches_done(s) > 0][-1]
+    run = resume(rewind(ref, tmp_path / "run", middle))
+    assert_same_run(ref, run.dir, files=("model.json",), timing=("train_seconds",))

@@ -33,6 +33,7 @@ from nnrecipe.rundir import (EpochCheckpoints, RunInProgress, check_resumable, o
 from nnrecipe.run import Run
 from nnrecipe.tasks import task_for_config
 from nnrecipe.tasks.base import Fitted, Member, Task, Trained
+from nnrecipe.tasks.text_augmentation import refuse_text_augmentation
 from nnrecipe.training.callbacks import EarlyStopping, History, ProgressBar
 from nnrecipe.training.distributed import (attach as attach_distributed, join as join_distributed,
                                            teardown as teardown_distributed, world_size_from_env)
@@ -101,6 +102,8 @@ def fit_config(cfg: Config, *, out, progress: bool, resume: bool = False,
     task = task_for_config(cfg)
     task.check(cfg)
     cfg = task.resolve(cfg)
+    if not task.augments_text:
+        refuse_text_augmentation(cfg, task.name)
     if cfg.train.ensemble > 1 and not task.ensembles:
         raise UserError(f"ensembles of {task.name} models are not supported", "train.ensemble", "use 1")
     if world_size_from_env() > 1 and not task.data_parallel:

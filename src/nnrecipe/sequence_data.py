@@ -16,6 +16,7 @@ Tensors per kind (pad id 0 everywhere, ignored by the loss and the metrics):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,12 +146,15 @@ def encode_split(split: SeqSplit, kind: str, src: Vocab, tgt: Vocab | None, clas
     return (x, full[:, :-1].contiguous()), full[:, 1:].contiguous()
 
 
-def prepare_sequences(cfg: Config) -> SeqPrepared:
+def prepare_sequences(cfg: Config, *, extend_vocab: Callable[[SeqTask, Vocab], Vocab] | None = None) -> SeqPrepared:
+    """`extend_vocab(task, vocab)` may add tokens to the source vocabulary before encoding (EDA's synonyms)."""
     task = load_task(cfg)
     t = cfg.text
     level = task.level
     src = Vocab.build(task.train.sources, level, min_freq=t.min_freq, max_size=t.max_vocab,
                       reverse_numbers=t.reverse_numbers)
+    if extend_vocab is not None:
+        src = extend_vocab(task, src)
     tgt = (Vocab.build(task.train.targets, level, min_freq=t.min_freq, max_size=t.max_vocab,
                        reverse_numbers=t.reverse_numbers)
            if task.kind == "seq2seq" else None)

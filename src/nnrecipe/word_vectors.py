@@ -85,6 +85,23 @@ class WordVectors:
         i = self.id(word, where)
         return self._top(self.unit[i], [i], top)
 
+    def neighbours(self, words, *, top: int, min_similarity: float) -> dict[str, list[str]]:
+        """{word: its `top` nearest words (cosine, nearest first) with cos ≥ min_similarity} for the
+        `words` in the vocabulary (EDA's synonyms from word vectors); words without any are left out."""
+        known = [w for w in words if w in self.index]
+        out: dict[str, list[str]] = {}
+        for start in range(0, len(known), 1024):  # [chunk, V] scores at a time
+            chunk = known[start:start + 1024]
+            ids = torch.tensor([self.index[w] for w in chunk])
+            scores = self.unit[ids] @ self.unit.T
+            scores[torch.arange(len(ids)), ids] = -float("inf")
+            values, nearest = scores.topk(min(top, len(self.words) - 1), dim=1)
+            for word, vs, ns in zip(chunk, values.tolist(), nearest.tolist()):
+                kept = [self.words[n] for v, n in zip(vs, ns) if v >= min_similarity]
+                if kept:
+                    out[word] = kept
+        return out
+
     def analogy(self, a: str, b: str, c: str, top: int = 10, *, where: str = "words") -> list[tuple[str, float]]:
         ia, ib, ic = (self.id(w, where) for w in (a, b, c))
         return self._top(self.unit[ia] - self.unit[ib] + self.unit[ic], [ia, ib, ic], top)
@@ -122,10 +139,16 @@ def load_vectors(run_dir: str | Path) -> WordVectors:
     fix = "pass a directory written by `nnrecipe fit --model word2vec`"
     try:
         info = json.loads((run_dir / "model.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"not a readable word2vec run ({type(exc).__name__})", str(run_dir), fix) from None
+    if not isinstance(info, dict) or info.get("task") != "embedding":
+        task = info.get("task") if isinstance(info, dict) else None
+        raise UserError(f"not a word2vec run (its model.json says task {task!r})", str(run_dir), fix)
+    try:
         weights = load_file(str(run_dir / "model.safetensors"))["target.weight"]
     except (OSError, ValueError, KeyError) as exc:
         raise UserError(f"not a readable word2vec run ({type(exc).__name__})", str(run_dir), fix) from None
-    if not isinstance(info, dict) or info.get("task") != "embedding" or len(info.get("vocab", [])) != len(weights):
+    if len(info.get("vocab", [])) != len(weights):
         raise UserError("not a word2vec run", str(run_dir), fix)
     return WordVectors(info["vocab"], weights.float())
 

@@ -19,6 +19,11 @@ def schedule_name(cfg) -> str:
     return "inverse_sqrt" if cfg.model.name == "transformer" else "cosine"
 
 
+def augments_text(cfg) -> bool:
+    """EDA is on: some `augment.text` rate > 0, and `augment.enabled` (the switch of all augmentation)."""
+    return cfg.augment.enabled and cfg.augment.text.active
+
+
 def is_text_corpus(source: str) -> bool:
     """A plain-text file (``.txt``) or a folder of them (no subfolders): a language-model corpus."""
     path = Path(source)

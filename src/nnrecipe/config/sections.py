@@ -165,8 +165,46 @@ class TrainConfig(_Section):
     persistent_workers: bool = False  # keep DataLoader workers alive between epochs
 
 
+class TextAugmentConfig(_Section):
+    """EDA on the training rows of word-level text classification (`nnrecipe.data.text_augment`).
+    Each rate is the paper's α of one operation; None takes `alpha`; 0 turns the operation off."""
+    alpha: float = Field(0.0, ge=0, le=1)  # α of every operation whose own rate is None; 0 = EDA off
+    alpha_sr: float | None = Field(None, ge=0, le=1)  # synonym replacement: n = max(1, ⌊α·l⌋) words
+    alpha_ri: float | None = Field(None, ge=0, le=1)  # random insertion of n synonyms
+    alpha_rs: float | None = Field(None, ge=0, le=1)  # random swap, n times
+    p_rd: float | None = Field(None, ge=0, lt=1)  # random deletion: each word with probability p
+    prob: float = Field(0.9, ge=0, le=1)  # P(a drawn training row is augmented) = n_aug / (n_aug + 1)
+    synonyms: str | None = None  # file of `word syn1 syn2 ...` lines
+    synonyms_from: str | None = None  # a word2vec run: its nearest neighbours are the synonyms
+    neighbours: int = Field(5, ge=1)  # synonyms_from: nearest words kept per word
+    min_similarity: float = Field(0.5, ge=-1, le=1)  # synonyms_from: cosine threshold
+    stopwords: Literal["english", "none"] = "english"  # never replaced, never the source of an insertion
+    extend_vocab: bool = True  # add the synonyms of training words to the vocabulary
+
+    def rates(self) -> dict[str, float]:
+        """{"sr", "ri", "rs", "rd"} → the rate in use (`alpha` where an operation's own is None)."""
+        own = {"sr": self.alpha_sr, "ri": self.alpha_ri, "rs": self.alpha_rs, "rd": self.p_rd}
+        return {op: self.alpha if rate is None else rate for op, rate in own.items()}
+
+    @property
+    def active(self) -> bool:
+        return self.prob > 0 and any(rate > 0 for rate in self.rates().values())
+
+    @model_validator(mode="after")
+    def _synonyms_for_the_operations(self):
+        rates, given = self.rates(), [k for k in ("synonyms", "synonyms_from") if getattr(self, k)]
+        if len(given) == 2:
+            raise ValueError("give augment.text.synonyms or augment.text.synonyms_from, not both")
+        if self.active and not given and (rates["sr"] > 0 or rates["ri"] > 0):
+            raise ValueError("synonym replacement and insertion (alpha_sr, alpha_ri) need augment.text.synonyms "
+                             "(a file) or augment.text.synonyms_from (a word2vec run), or set both rates to 0")
+        if given and not self.active:
+            raise ValueError(f"augment.text.{given[0]} is set but no EDA operation is on: set augment.text.alpha")
+        return self
+
+
 class AugmentConfig(_Section):
-    """Image augmentation on training batches only (vectors are never augmented)."""
+    """Image augmentation on training batches only (vectors are never augmented); `text`: EDA."""
     enabled: bool = True
     hflip: bool = False  # digits and text are not mirror-symmetric; turn on for natural images
     crop_padding: int = Field(1, ge=0)  # random crop of the zero-padded image (shift by up to ±p px)
@@ -179,6 +217,7 @@ class AugmentConfig(_Section):
     mixup: float = Field(0.0, ge=0)  # Beta(α, α); 0 = off
     cutmix: float = Field(0.0, ge=0)  # Beta(α, α); 0 = off
     mix_prob: float = Field(1.0, ge=0, le=1)
+    text: TextAugmentConfig = TextAugmentConfig()
 
 
 class TransferConfig(_Section):

@@ -123,6 +123,7 @@ class Task:
     data_parallel = True  # False: torchrun is refused by the driver, with `why_not_parallel`
     why_not_parallel = ""
     ensembles = False  # True: train.ensemble = K trains K members on one split
+    augments_text = False  # True: augment.text (EDA) applies; the driver refuses it elsewhere
     # the commands that use a finished run of this task; the others are refused in one place
     # (`nnrecipe.tasks.open_run`) with `holds` (what the run is) and `instead` (what to run)
     commands: frozenset[str] = frozenset()

@@ -17,11 +17,12 @@ from nnrecipe.data import PAD
 from nnrecipe.errors import UserError
 from nnrecipe.evaluation import calibrate, classification_split
 from nnrecipe.prepare import Provided
-from nnrecipe.sequence_data import SeqPrepared, prepare_sequences, resolve_text, to_device
+from nnrecipe.sequence_data import SeqPrepared, resolve_text, to_device
 from nnrecipe.sequence_model import RECURRENT, grad_profile, model_name, lm_split, make_forward, seq2seq_split, sequence_architecture
 from nnrecipe.sequence_decoding import sample_text
 from nnrecipe.sequence_inference import evaluate_sequences, predict_sequences
 from nnrecipe.tasks.base import Evaluated, Fitted, Loop, Member, Task
+from nnrecipe.tasks.text_augmentation import prepare_augmented, text_augmenter
 from nnrecipe.training.buckets import LengthBuckets
 from nnrecipe.training.distributed import world_size_from_env
 from nnrecipe.training.setup import make_model
@@ -43,8 +44,9 @@ def classifier_defaults(cfg: Config, kind: str) -> dict:
 
 
 class SequenceData:
-    def __init__(self, prepared: SeqPrepared, tensors: dict):
+    def __init__(self, prepared: SeqPrepared, tensors: dict, synonyms=None, augmentation: dict | None = None):
         self.prepared, self.tensors, self.name = prepared, tensors, prepared.name
+        self.synonyms, self.augmentation = synonyms, augmentation  # EDA (`tasks.text_augmentation`); None: off
 
 
 class SequenceTask(Task):
@@ -52,6 +54,7 @@ class SequenceTask(Task):
     commands = frozenset({"predict", "evaluate", "compress", "export", "sample"})
     holds = "sequence model"
     instead = "use predict, evaluate, compress, export (or sample, for a language model)"
+    augments_text = True
 
     def resolve(self, cfg: Config) -> Config:
         kind, text = resolve_text(cfg)
@@ -69,8 +72,8 @@ class SequenceTask(Task):
                             "torchrun", "drop text.tbptt, or train on one process")
 
     def prepare(self, cfg: Config, device: torch.device, provided: Provided) -> SequenceData:
-        prepared = prepare_sequences(cfg)
-        return SequenceData(prepared, to_device(prepared.tensors, device))
+        prepared, synonyms, augmentation = prepare_augmented(cfg)
+        return SequenceData(prepared, to_device(prepared.tensors, device), synonyms, augmentation)
 
     def build(self, cfg: Config, data: SequenceData, member: Member):
         X_train = data.tensors["train"][0]
@@ -88,12 +91,14 @@ class SequenceTask(Task):
         forward = make_forward(arch, cfg)
         buckets = LengthBuckets(X_train, y_train) if cfg.text.bucketing and data.prepared.kind != "lm" else None
         return Loop(train=(X_train, y_train), val=data.tensors["val"], forward=forward, diagnose="classification",
-                    batching=buckets,
+                    batching=buckets, augment=text_augmenter(cfg, data.synonyms, member.device),
                     extras={"architecture": arch, "forward": forward, "grads_at_init": at_init})
 
     def evaluate(self, cfg: Config, model, data: SequenceData, fitted: Fitted, member: Member) -> Evaluated:
         d, tensors, arch, forward = data.prepared, data.tensors, fitted.extras["architecture"], fitted.extras["forward"]
         metrics = {"task": "classification", "kind": d.kind, "model": arch["name"], "vocab_size": len(d.src_vocab)}
+        if data.augmentation is not None:
+            metrics["augment_text"] = data.augmentation
         temperature = 1.0
         if d.kind == "classify":
             calibration = calibrate(model, *tensors["val"], cfg)
@@ -128,7 +133,7 @@ class SequenceTask(Task):
             raise UserError("--data is for tabular and image runs", "--data",
                             "leave it out: a sequence run's budget is measured on its validation split")
         cfg = resolve_config(extra=run.config)
-        prepared = prepare_sequences(cfg)
+        prepared = prepare_augmented(cfg)[0]  # with EDA, the vocabulary holds the synonyms too
         # the splits and vocabulary are rebuilt from the config; a changed CSV would silently re-map tokens
         if prepared.src_vocab.to_dict() != run.info["sequence"]["src_vocab"] or prepared.class_names != run.class_names:
             raise UserError("the data no longer gives the run's vocabulary or classes", cfg.data.source,
