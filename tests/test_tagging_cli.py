@@ -50,6 +50,16 @@ def test_which_data_is_tagging(tmp_path):
     assert not resolve_config(overrides=["data.source=seq:tagging", "model.bidirectional=false"]).model.bidirectional
 
 
+def test_a_transformer_tagger_gets_its_own_defaults_and_a_classifier_does_not(tmp_path):
+    tagger = resolve_config(overrides=["data.source=seq:tagging", "model.name=transformer"])
+    assert (tagger.init.name, tagger.optimizer.lr, tagger.train.epochs) == ("torch", 3e-3, 20)
+    assert resolve_config(overrides=["data.source=seq:tagging", "model.name=transformer",
+                                     "optimizer.lr=1e-3"]).optimizer.lr == 1e-3  # the user's value wins
+    classifier = resolve_config(overrides=["data.source=seq:memory", "model.name=transformer"])
+    assert classifier.init.name == "normal" and classifier.optimizer.lr is None
+    assert resolve_config(overrides=["data.source=seq:tagging", "model.name=lstm"]).init.name != "torch"
+
+
 @pytest.fixture(scope="module")
 def tagging_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("tag") / "run"
