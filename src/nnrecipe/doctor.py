@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from nnrecipe.config import Config, build_config, config_to_dict, flag_overrides, merge, resolve_config
+from nnrecipe.errors import UserError
 from nnrecipe.prepare import GivenData, prepare_for, prepare_lazy, provided_inputs, to_streams, to_tensors
 from nnrecipe.rundir import atomic_dir, require_empty_out
 from nnrecipe.recipe.activations import activation_stats, summarize_activations
@@ -144,13 +145,18 @@ def _steps(cfg: Config, data, tensors: dict, device, final: Path, *, storage, se
 
 
 def doctor(data=None, *, config=None, overrides: list[str] | None = None, target=None,
-           task=None, seed: int | None = None, out=None, storage: str | None = None,
+           task=None, seed: int | None = None, out=None, storage: str | None = None, search_epochs: int = 3,
            model: str | torch.nn.Module | None = None, val=None, test=None) -> dict:
     """API twin of `nnrecipe doctor`: same options as `fit` (data in memory and a user's
-    ``nn.Module`` too: ``nnrecipe.doctor((X, y), model=MyNet())``) plus an Optuna `storage` URL."""
+    ``nn.Module`` too: ``nnrecipe.doctor((X, y), model=MyNet())``) plus an Optuna `storage` URL and
+    the epochs of each coarse-search trial (`search_epochs`, 1–5)."""
+    if not 1 <= search_epochs <= 5:
+        raise UserError(f"search_epochs must be 1..5, got {search_epochs}", "--search-epochs",
+                        "a coarse search trains each trial briefly")
     provided, tree = provided_inputs(data, model=model, val=val, test=test)
     extra = flag_overrides(data=None if provided.data else data, target=target, task=task, seed=seed,
                            model=None if provided.model is not None else model)
     extra = merge(extra, tree)
     cfg = resolve_config(file=config, overrides=overrides, extra=extra)
-    return run_doctor(cfg, out=out, storage=storage, given=provided.data, module=provided.model)
+    return run_doctor(cfg, out=out, storage=storage, search_epochs=search_epochs, given=provided.data,
+                      module=provided.model)

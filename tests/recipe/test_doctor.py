@@ -12,7 +12,7 @@ from nnrecipe.cli import main
 @pytest.mark.slow
 def test_doctor_on_digits(tmp_path, capsys):
     out = tmp_path / "doc"
-    assert main(["doctor", "--out", str(out)]) == 0
+    assert main(["doctor", "--out", str(out), "--search-epochs", "2"]) == 0
     printed = capsys.readouterr().out
     for step in ("1 initial loss", "2 activations", "3 overfit", "4 LR range test", "5 coarse search",
                  "6 curve diagnosis", "nnrecipe fit --config"):
@@ -20,7 +20,7 @@ def test_doctor_on_digits(tmp_path, capsys):
     report = json.loads((out / "doctor.json").read_text())
     assert report["initial_loss"]["ok"] and report["overfit_small"]["passed"]
     assert 1e-4 <= report["lr_find"]["suggested_lr"] <= 1e-1
-    assert len(report["search"]["trials"]) == 9
+    assert len(report["search"]["trials"]) == 9 and report["search"]["epochs"] == 2  # the flag reaches the trials
     assert report["diagnosis"]["verdict"] in {"healthy", "overfitting", "underfitting"}
     assert (out / "plots" / "lr_finder.png").is_file() and (out / "study.db").is_file()
     best = yaml.safe_load((out / "best.yaml").read_text())
@@ -35,3 +35,10 @@ def test_doctor_bad_input_writes_nothing(tmp_path, capsys):
     assert main(["doctor", "--data", "nope.csv", "--out", str(out)]) == 2
     assert capsys.readouterr().err.startswith("error: ")
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_search_epochs_out_of_range_is_refused(tmp_path, capsys):
+    with pytest.raises(nnrecipe.errors.UserError, match="search_epochs must be 1..5"):
+        nnrecipe.doctor("digits", search_epochs=6, out=tmp_path / "api")
+    assert main(["doctor", "--search-epochs", "0", "--out", str(tmp_path / "cli")]) == 2
+    assert "--search-epochs" in capsys.readouterr().err and not list(tmp_path.iterdir())

@@ -14,11 +14,9 @@ from nnrecipe.errors import TrainingDiverged, UserError
 def _cmd_doctor(args) -> int:
     from nnrecipe.doctor import doctor
 
-    if not 1 <= args.search_epochs <= 5:
-        raise UserError(f"--search-epochs must be 1..5, got {args.search_epochs}", "--search-epochs",
-                        "a coarse search trains each trial briefly")
     report = doctor(args.data, config=args.config, overrides=_flag_sets(args), target=args.target,
-                    task=args.task, seed=args.seed, out=args.out, storage=args.storage)
+                    task=args.task, seed=args.seed, out=args.out, storage=args.storage,
+                    search_epochs=args.search_epochs)
     print(report["dir"] if args.quiet else f"{format_doctor_report(report)}\nrun: {report['dir']}")
     return 0
 

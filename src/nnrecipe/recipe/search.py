@@ -115,6 +115,7 @@ def coarse_search(base: Config, train_trial: TrainTrial, *, lrs: Sequence[float]
         best_config = config_to_dict(build_config(merge(base_tree, {"optimizer": {
             "lr": best.params["lr"], "weight_decay": best.params["weight_decay"]}})))
     return {
+        "epochs": epochs,
         "trials": [_trial_row(t) for t in trials],
         "best": None if best is None else {"lr": best.params["lr"], "weight_decay": best.params["weight_decay"],
                                            "value": best.value},
