@@ -188,7 +188,6 @@ def _check_supported(run: Run) -> str:
     if run.members:
         raise UserError("an ensemble cannot be exported as one ONNX model", where,
                         "export each member (RUN/members/0, RUN/members/1, ...) and average their probabilities")
-    arch = run.info["architecture"]
     if "sequence" not in run.info:
         return "features" if run.image_shape is None else "images"
     kind = run.info["sequence"]["kind"]
