@@ -127,6 +127,11 @@ PARALLEL = {  # every task that trains data-parallel: (data, settings, epochs)
     "sequence": ("seq:reverse", SEQ_SETS, 2),
     "tagging": ("seq:tagging", SEQ_SETS, 2),  # a BiLSTM over sentences of 3-26 tokens: token weights again
     "custom": ("digits", CUSTOM_SETS, 3),
+    # no BatchNorm (batch statistics differ between halves), no dropout: each rank weighs its words
+    "captioning": ("cap:digits", ["model.name=captioner", "caption.task_size=200", "model.channels=[8,16]",
+                                  "model.norm=none", "model.dropout=0", "model.rnn_hidden=16", "model.embed_dim=8",
+                                  "caption.attention_dim=8", "caption.samples=0", "train.epochs=2",
+                                  "train.log_every=5"], 2),
 }
 
 
