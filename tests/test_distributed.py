@@ -152,7 +152,8 @@ def test_two_processes_at_half_batch_match_one_process(case, two_procs, tmp_path
         two = two_procs  # the module's fixture, shared with the restart test
     else:
         two = tmp_path / "two"
-        done = torchrun(two, tmp_path, data=data, settings=sets, extra_env={"PYTHONPATH": str(Path(__file__).parent)})
+        done = torchrun(two, tmp_path, data=data, settings=sets, extra_env={"PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))})  # the caller's path kept
         assert done.returncode == 0, done.stderr[-3000:]
     one = tmp_path / "one"
     fit(data, overrides=[*sets, f"train.batch_size={B}", "train.checkpoint_every_steps=5"], out=one)
