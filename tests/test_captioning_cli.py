@@ -134,6 +134,26 @@ def test_a_captions_folder_splits_by_image_and_predicts_a_plain_folder(tmp_path)
     assert rows[0] == ["file", "caption"] and [r[0] for r in rows[1:]] == ["03.png", "04.png"]
 
 
+def test_a_coco_captions_file_trains_predicts_and_evaluates(tmp_path):
+    folder = _captions_folder(tmp_path, n=20)
+    rows = list(csv.DictReader((folder / "captions.csv").open()))
+    files = sorted({r["file"] for r in rows})
+    coco = {"images": [{"id": 100 + i, "file_name": f} for i, f in enumerate(files)],
+            "annotations": [{"image_id": 100 + files.index(r["file"]), "caption": r["caption"]} for r in rows]}
+    (folder / "captions.csv").unlink()  # the JSON alone describes the data
+    (tmp_path / "captions.json").write_text(json.dumps(coco))
+    assert main(["fit", "--data", str(tmp_path / "captions.json"), "--model", "captioner", "--quiet",
+                 "--out", str(tmp_path / "run"), *set_args([*TINY, "caption.samples=0"])]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert sum(metrics["split_sizes"].values()) == 20
+    assert not (tmp_path / "run" / "plots" / "captions.png").exists()
+    run = nnrecipe.load(tmp_path / "run")
+    predicted = list(csv.reader(io.StringIO(nnrecipe.predict(run, str(tmp_path / "captions.json")))))
+    assert len(predicted) == 21 and sorted(r[0] for r in predicted[1:]) == files
+    scores = nnrecipe.evaluate(run, str(tmp_path / "captions.json"))
+    assert scores["images"] == 20 and scores["references"] == 40
+
+
 def test_splits_never_share_an_image(tmp_path):
     data = _captions_folder(tmp_path)
     _, splits = load_splits(resolve_config(overrides=[f"data.source={data}", "model.name=captioner"]))
