@@ -120,7 +120,8 @@ def prepare_captions(cfg: Config) -> CaptionPrepared:
         raise UserError(f"the test images are {shapes['test']}, the training images {shapes['train']}",
                         cfg.data.test_data or cfg.data.source, "use images of one size and channel count")
     if any(len(v.files) == 0 for v in splits.values()):
-        raise UserError(f"too few images to split ({ {k: len(v.files) for k, v in splits.items()} })",
+        sizes = ", ".join(f"{k} {len(v.files)}" for k, v in splits.items())
+        raise UserError(f"too few images to split ({sizes} images)",
                         cfg.data.source, "add images, or change data.val_fraction / data.test_fraction")
     c = cfg.caption
     vocab = Vocab.build((t for refs in splits["train"].captions for t in refs), LEVEL, min_freq=c.min_freq,
