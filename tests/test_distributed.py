@@ -127,6 +127,11 @@ PARALLEL = {  # every task that trains data-parallel: (data, settings, epochs)
     "sequence": ("seq:reverse", SEQ_SETS, 2),
     "tagging": ("seq:tagging", SEQ_SETS, 2),  # a BiLSTM over sentences of 3-26 tokens: token weights again
     "custom": ("digits", CUSTOM_SETS, 3),
+    # no BatchNorm (batch statistics differ between halves), no dropout: each rank weighs its words
+    "captioning": ("cap:digits", ["model.name=captioner", "caption.task_size=200", "model.channels=[8,16]",
+                                  "model.norm=none", "model.dropout=0", "model.rnn_hidden=16", "model.embed_dim=8",
+                                  "caption.attention_dim=8", "caption.samples=0", "train.epochs=2",
+                                  "train.log_every=5"], 2),
 }
 
 
@@ -147,7 +152,8 @@ def test_two_processes_at_half_batch_match_one_process(case, two_procs, tmp_path
         two = two_procs  # the module's fixture, shared with the restart test
     else:
         two = tmp_path / "two"
-        done = torchrun(two, tmp_path, data=data, settings=sets, extra_env={"PYTHONPATH": str(Path(__file__).parent)})
+        done = torchrun(two, tmp_path, data=data, settings=sets, extra_env={"PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))})  # the caller's path kept
         assert done.returncode == 0, done.stderr[-3000:]
     one = tmp_path / "one"
     fit(data, overrides=[*sets, f"train.batch_size={B}", "train.checkpoint_every_steps=5"], out=one)

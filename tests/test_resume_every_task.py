@@ -36,6 +36,11 @@ CASES = {  # task: (data, settings, files compared byte for byte, metrics keys t
                     ("train_seconds",)),
     # checkpoints every 4 of the 9 steps per epoch: the middle one lies in epoch 2, after a snapshot
     "gan": ("digits", ["model.name=gan", "train.epochs=2", *IMAGES, *STEPS], ("model.json",), ("train_seconds",)),
+    # dropout and scheduled sampling (global RNG draws), the images gathered by index
+    "captioning": ("cap:digits", ["caption.task_size=100", "model.channels=[8,16]", "model.rnn_hidden=16",
+                                  "model.embed_dim=8", "caption.attention_dim=8", "train.batch_size=64",
+                                  "model.dropout=0.2", "caption.teacher_forcing=0.8", "train.epochs=2",
+                                  "caption.samples=1", *STEPS], ("model.json",), ("train_seconds",)),
     "word2vec": ("w2v:synthetic", ["model.name=word2vec", "word2vec.dim=8", "train.epochs=3",
                                    "train.keep_checkpoints=100"], ("model.json", "vectors.txt"), W2V_TIMING),
 }

@@ -101,8 +101,9 @@ def atomic_dir(final: Path):
 
 
 def write_run(run: Run, history_rows: list[dict], cfg: Config, final: Path, *,
-              health_rows: list[dict] | None = None) -> Path:
-    """Write every artifact into a temporary sibling directory, then move it into place."""
+              health_rows: list[dict] | None = None, figures: Callable[[Path], None] | None = None) -> Path:
+    """Write every artifact into a temporary sibling directory, then move it into place.
+    `figures(tmp)`: a task's own plots, drawn before the report so that it embeds them."""
     with atomic_dir(final) as tmp:
         save_config(cfg, tmp / "config.yaml")
         write_history(history_rows, tmp / "history.csv")
@@ -112,6 +113,8 @@ def write_run(run: Run, history_rows: list[dict], cfg: Config, final: Path, *,
         if run.predictions:
             (tmp / "predictions.csv").write_text(run.predictions)
         if _PLOTS_AND_REPORT.get():
+            if figures is not None:
+                figures(tmp)
             plot_run(tmp)
             write_report(tmp)  # report.html: the run's evidence on one self-contained page
     return Path(final)

@@ -22,8 +22,9 @@ def _data_options(p: argparse.ArgumentParser) -> None:
                    help="bundled name (digits [default], breast_cancer, wine, iris, diabetes), a .csv "
                         "file with a header row, a .npz file with arrays X and y, a folder of class "
                         "subfolders of images, a .txt file or folder of them (a language model), a generated "
-                        "sequence task seq:reverse|addition|memory|charlm|tagging, or tagged sentences (a CSV "
-                        "with tokens,tags columns or a .conll file)")
+                        "sequence task seq:reverse|addition|memory|charlm|tagging, tagged sentences (a CSV "
+                        "with tokens,tags columns or a .conll file), or captioned images (a folder with "
+                        "captions.csv, a COCO captions .json with the images beside it, or cap:digits)")
     p.add_argument("--target", default=None, metavar="COL", help="label column of a CSV (default: the last column)")
     p.add_argument("--text-column", default=None, metavar="COL",
                    help="text CSVs: the column holding the text (default: the one free-text column, or 'text')")
@@ -38,7 +39,7 @@ def _data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, metavar="NAME",
                    help="architecture: mlp [default], cnn, resnet, mobilenetv2, vit (these see digits as 1×8×8 "
                         "images); rnn, lstm, gru, seq2seq, transformer for token sequences; word2vec for text "
-                        "corpora; autoencoder, vae, gan for images")
+                        "corpora; autoencoder, vae, gan for images; captioner for captioned images")
     p.add_argument("--model-class", default=None, metavar="PACKAGE.MODULE:CLASS",
                    help="train your own torch.nn.Module class instead of a built-in model (importable, or a "
                         "module in the current folder); it must map the data's inputs [N, ...] to [N, classes] "
@@ -170,7 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("--data", required=True, metavar="FILE",
                    help="CSV/NPZ with the training feature columns, an image folder, or for sequence runs a CSV "
-                        "with the text (or source) column or a .txt file with one input per line")
+                        "with the text (or source) column or a .txt file with one input per line; for captioning "
+                        "runs a folder of images, a captions folder or COCO .json, one image, or cap:digits "
+                        "(the run's test canvases): one `file,caption` row per image")
     p.add_argument("--out", default=None, metavar="FILE.csv", help="output CSV (default: standard output)")
 
     p = sub.add_parser("calibrate", help="refit the temperature T of a trained classifier",

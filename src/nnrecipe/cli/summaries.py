@@ -27,6 +27,22 @@ def format_tagging_fit(m: dict) -> str:
     return "\n".join(lines)
 
 
+def format_captioning_fit(m: dict) -> str:
+    """The lines `nnrecipe fit` prints after ``run: DIR`` for an image captioner (metrics.json)."""
+    test = m["test"]
+    lines = [f"epochs: {m['epochs_run']} (best {m['best_epoch']}), {m['train_seconds']:.1f} s; "
+             f"vocabulary {m['vocab_size']} words, attention over a {'×'.join(map(str, m['grid']))} grid",
+             f"test: BLEU-1 {test['bleu_1']:.2f}  BLEU-2 {test['bleu_2']:.2f}  BLEU-3 {test['bleu_3']:.2f}  "
+             f"BLEU-4 {test['bleu_4']:.2f}  exact match {test['exact_match']:.4f}  "
+             f"({test['images']} images, {test['decoding']})"]
+    lines += [f"  {ex['file']}: {ex['caption']!r} (references: {' | '.join(ex['references'][:2])})"
+              for ex in test["examples"][:3]]
+    diag = m.get("diagnosis")
+    if diag:
+        lines.append(f"curves: {diag['verdict']} ({'; '.join(diag['reasons'])}) -> {diag['advice']}")
+    return "\n".join(lines)
+
+
 def format_generative_fit(m: dict) -> str:
     """The lines `nnrecipe fit` prints after ``run: DIR`` for an autoencoder, VAE or GAN run
     (`m` is its metrics.json)."""

@@ -6,8 +6,8 @@ import os
 import sys
 
 from nnrecipe.cli.parser import EXIT_DIVERGED, EXIT_INTERRUPTED, _flag_sets, build_parser
-from nnrecipe.cli.summaries import (format_doctor_report, format_generative_fit, format_model_summary,
-                                   format_tagging_fit, format_word2vec_fit)
+from nnrecipe.cli.summaries import (format_captioning_fit, format_doctor_report, format_generative_fit,
+                                   format_model_summary, format_tagging_fit, format_word2vec_fit)
 from nnrecipe.errors import TrainingDiverged, UserError
 
 
@@ -102,6 +102,9 @@ def _cmd_fit(args) -> int:
         return 0
     if run.task == "tagging":
         print(f"run: {run.dir}\n{format_tagging_fit(run.metrics)}")
+        return 0
+    if run.task == "captioning":
+        print(f"run: {run.dir}\nreport: {run.dir / 'report.html'}\n{format_captioning_fit(run.metrics)}")
         return 0
     test, m = run.metrics["test"], run.metrics
     print(f"run: {run.dir}")

@@ -18,12 +18,13 @@ from pydantic import BaseModel, ValidationError
 
 from nnrecipe.config.defaults import (MODEL_DEFAULTS, SEQUENCE_EPOCHS, TAGGING_DEFAULTS, TASK_DEFAULTS,
                                       merge, with_model_defaults)
-from nnrecipe.config.kinds import (IMAGE_MODELS, SEQUENCE_MODELS, augments_text, is_sequence_run, is_tagging_run,
-                                   is_text_corpus, schedule_name)
+from nnrecipe.config.kinds import (IMAGE_MODELS, SEQUENCE_MODELS, augments_text, is_caption_run, is_sequence_run,
+                                   is_tagging_run, is_text_corpus, schedule_name)
 from nnrecipe.config.sections import (DataConfig, ModelConfig, InitConfig, OptimizerConfig, WarmupConfig,
                                       ScheduleConfig, ClipConfig, RegularizationConfig, TrainConfig, AugmentConfig,
-                                      TextAugmentConfig, TransferConfig, PeftConfig, AdversarialConfig, CalibrationConfig, TextConfig,
-                                      TaggingConfig, Word2VecConfig, GenerativeConfig, Config)
+                                      TextAugmentConfig, TransferConfig, PeftConfig, AdversarialConfig,
+                                      CalibrationConfig, TextConfig, TaggingConfig, Word2VecConfig, GenerativeConfig,
+                                      CaptionConfig, Config)
 from nnrecipe.errors import UserError
 
 
@@ -131,10 +132,11 @@ def save_config(cfg: Config, path: Path) -> None:
     path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
 
 
-__all__ = ["AdversarialConfig", "TextAugmentConfig", "augments_text", "AugmentConfig", "CalibrationConfig", "ClipConfig", "Config", "DataConfig",
+__all__ = ["AdversarialConfig", "AugmentConfig", "CalibrationConfig", "CaptionConfig", "ClipConfig", "Config",
+           "DataConfig", "TextAugmentConfig", "augments_text",
            "GenerativeConfig", "IMAGE_MODELS", "InitConfig", "MODEL_DEFAULTS", "ModelConfig", "OptimizerConfig",
            "PeftConfig", "RegularizationConfig", "SEQUENCE_EPOCHS", "SEQUENCE_MODELS", "ScheduleConfig",
            "TAGGING_DEFAULTS", "TASK_DEFAULTS", "TaggingConfig", "TextConfig", "TrainConfig", "TransferConfig",
-           "WarmupConfig", "Word2VecConfig", "build_config", "config_to_dict", "flag_overrides", "is_sequence_run",
+           "WarmupConfig", "Word2VecConfig", "build_config", "config_to_dict", "flag_overrides", "is_caption_run", "is_sequence_run",
            "is_tagging_run", "is_text_corpus", "load_config_file", "merge", "parse_overrides", "resolve_config",
            "save_config", "schedule_name"]

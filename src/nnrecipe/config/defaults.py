@@ -3,7 +3,7 @@ config.yaml records the values used)."""
 
 from __future__ import annotations
 
-from nnrecipe.config.kinds import is_sequence_run, is_tagging_run
+from nnrecipe.config.kinds import is_caption_run, is_sequence_run, is_tagging_run
 from nnrecipe.config.sections import Config
 
 
@@ -32,6 +32,9 @@ MODEL_DEFAULTS: dict[str, dict] = {
     "gan": {"optimizer": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999], "weight_decay": 0.0},
             "clip": {"name": "none"}, "schedule": {"name": "constant", "warmup": {"fraction": 0.0}},
             "train": {"epochs": 100}},
+    # captioner: Adam-style steps without weight decay or label smoothing, like Xu et al.'s Adam (README Captioning)
+    "captioner": {"data": {"source": "cap:digits"}, "train": {"epochs": 20},
+                  "optimizer": {"lr": 3e-3, "weight_decay": 0.0}, "regularization": {"label_smoothing": 0.0}},
 }
 SEQUENCE_EPOCHS = 15  # sequence runs on CSVs
 TASK_DEFAULTS: dict[str, dict] = {  # per generated task; what they reach is in README Results
@@ -61,6 +64,8 @@ TAGGING_TRANSFORMER_DEFAULTS: dict = {"init": {"name": "torch"}, "optimizer": {"
 
 def with_model_defaults(tree: dict, cfg: Config) -> Config:
     defaults = MODEL_DEFAULTS.get(cfg.model.name, {})
+    if is_caption_run(cfg) and "name" not in (tree.get("model") or {}):  # a cap: task names its model
+        defaults = merge(MODEL_DEFAULTS["captioner"], {"model": {"name": "captioner"}})
     if is_sequence_run(cfg):
         source = cfg.data.source
         task = TASK_DEFAULTS.get(source[4:], {}) if source.startswith("seq:") else {}

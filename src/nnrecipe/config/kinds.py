@@ -35,6 +35,11 @@ def is_text_corpus(source: str) -> bool:
     return any(p.suffix.lower() == ".txt" for p in entries) and not any(p.is_dir() for p in entries)
 
 
+def is_caption_run(cfg) -> bool:
+    """Captioned images (`nnrecipe.tasks.captioning`): ``model.name: captioner`` or a ``cap:`` task."""
+    return cfg.model.name == "captioner" or cfg.data.source.startswith("cap:")
+
+
 def is_sequence_run(cfg) -> bool:
     """Token inputs: a generated `seq:NAME` task, a text corpus, or a sequence model on a text CSV."""
     return (cfg.data.source.startswith("seq:") or cfg.model.name in SEQUENCE_MODELS

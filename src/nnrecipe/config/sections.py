@@ -32,7 +32,7 @@ class DataConfig(_Section):
 
 class ModelConfig(_Section):
     name: Literal["mlp", "cnn", "resnet", "mobilenetv2", "vit", "rnn", "lstm", "gru", "seq2seq",
-                  "transformer", "word2vec", "autoencoder", "vae", "gan", "custom"] = "mlp"  # sequence data (seq:…, text CSVs): mlp means lstm/seq2seq by task
+                  "transformer", "word2vec", "autoencoder", "vae", "gan", "captioner", "custom"] = "mlp"  # sequence data (seq:…, text CSVs): mlp means lstm/seq2seq by task
     hidden: tuple[int, ...] = (256, 128)  # mlp
     activation: Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "relu6"] = "relu"
     negative_slope: float = Field(0.01, ge=0)  # leaky_relu only
@@ -332,6 +332,24 @@ class GenerativeConfig(_Section):
         return v
 
 
+class CaptionConfig(_Section):
+    """`model.name: captioner` runs (`nnrecipe.tasks.captioning`): the encoder's widths are model.channels /
+    convs_per_stage (cnn) or model.widths / blocks (resnet), the decoder's model.embed_dim / rnn_hidden."""
+    encoder: Literal["cnn", "resnet"] = "cnn"  # the conv stages whose feature grid is attended over
+    cell: Literal["lstm", "gru"] = "lstm"  # decoder cell
+    attention_dim: int = Field(64, ge=1)  # additive attention's hidden size
+    gate: bool = True  # β_t = σ(f_β(h_{t−1})) scales the context (Xu et al. §4.2.1)
+    attention_reg: float = Field(1.0, ge=0)  # λ of the doubly stochastic penalty λ Σ_i (1 − Σ_t α_ti)²
+    teacher_forcing: float = Field(1.0, ge=0, le=1)  # P(gold previous word) in training
+    beam: int = Field(3, ge=1)  # decoding: 1 = greedy
+    length_penalty: float = Field(0.6, ge=0)  # beam search: GNMT α
+    max_len: int = Field(20, ge=1)  # words per caption: longer ones are cut in training, decoding stops there
+    min_freq: int = Field(1, ge=1)  # vocabulary: rarer words become <unk>
+    max_vocab: int | None = Field(None, ge=5)  # vocabulary size cap, specials included
+    task_size: int | None = Field(None, ge=10)  # cap:digits: training canvases (None: 2000)
+    samples: int = Field(6, ge=0)  # test images drawn in the report with their caption and attention maps
+
+
 class Config(_Section):
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -350,3 +368,4 @@ class Config(_Section):
     tagging: TaggingConfig = TaggingConfig()
     word2vec: Word2VecConfig = Word2VecConfig()
     generative: GenerativeConfig = GenerativeConfig()
+    caption: CaptionConfig = CaptionConfig()

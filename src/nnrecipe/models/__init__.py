@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from nnrecipe.models import custom, sequence, vision
+from nnrecipe.models import captioner, custom, sequence, vision
 from nnrecipe.models.mlp import ACTIVATIONS, MLP, make_activation
 from nnrecipe.models.shapes import conv_output_size
 from nnrecipe.models.summary import summarize
@@ -20,7 +20,7 @@ def _build_mlp(spec: dict) -> nn.Module:
                dropout=spec.get("dropout", 0.0), norm=spec.get("norm", "none"))
 
 
-MODELS = {"mlp": _build_mlp, **vision.BUILDERS, **sequence.BUILDERS, **custom.BUILDERS}
+MODELS = {"mlp": _build_mlp, **vision.BUILDERS, **sequence.BUILDERS, **captioner.BUILDERS, **custom.BUILDERS}
 
 
 def build_model(spec: dict) -> nn.Module:

@@ -19,15 +19,11 @@ bidirectional, with c₀ = 0 for an LSTM). Teacher forcing (Williams & Zipser 19
 at each step after the first, each sequence takes the gold y_{t−1} with probability p, else the
 model's own argmax (scheduled sampling, Bengio et al. 2015).
 
-Beam search keeps the ``beam`` best partial hypotheses by summed log-probability; a hypothesis that
-emits <eos> among the top ``beam`` candidates is finished and ranked by the GNMT-normalized score
-(Wu et al. 2016):
-
-    score(Y) = log P(Y | X) / lp(Y),   lp(Y) = ((5 + |Y|) / 6)^α,   α = ``length_penalty``
-
-(|Y| counts <eos>; α = 0 is the raw log-probability, which favours short outputs). The search stops
-once ``beam`` hypotheses are finished or at ``max_len`` (then the unfinished ones compete too).
-Beams are batched; the batch is looped over. With beam = 1 this is exactly greedy decoding.
+Beam search (`nnrecipe.models.beam_search`, shared with the image captioner) keeps the ``beam``
+best hypotheses and ranks finished ones by the GNMT-normalized log-probability log P(Y | X) / lp(Y),
+lp(Y) = ((5 + |Y|) / 6)^α (Wu et al. 2016), α = ``length_penalty``. Beams are batched; the batch is
+looped over. With beam = 1 this is exactly greedy decoding. Additive attention lives in
+`nnrecipe.models.additive_attention` (shared with the captioner).
 
 Token id 0 is <pad> in both vocabularies (which may differ: ``src_vocab``, ``tgt_vocab``).
 """
@@ -37,25 +33,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from nnrecipe.models.additive_attention import AdditiveAttention
+from nnrecipe.models.beam_search import beam_search_one, gnmt_length_penalty, pad_hypotheses
 from nnrecipe.models.rnn import PAD_ID, State, make_rnn, run_packed, sequence_mask, top_hidden
 
 ATTENTIONS = ("additive", "dot", "general", "none")
-
-
-class AdditiveAttention(nn.Module):
-    """Bahdanau: score(q, k) = vᵀ tanh(W_q q + W_k k); W_k k is computed once per source."""
-
-    def __init__(self, query_dim: int, key_dim: int, attn_dim: int):
-        super().__init__()
-        self.w_q = nn.Linear(query_dim, attn_dim, bias=False)
-        self.w_k = nn.Linear(key_dim, attn_dim)
-        self.v = nn.Linear(attn_dim, 1, bias=False)
-
-    def prepare(self, keys: torch.Tensor) -> torch.Tensor:
-        return self.w_k(keys)
-
-    def score(self, q: torch.Tensor, prepared: torch.Tensor) -> torch.Tensor:  # [B, Q], [B, S, A] → [B, S]
-        return self.v(torch.tanh(self.w_q(q).unsqueeze(1) + prepared)).squeeze(-1)
 
 
 class DotAttention(nn.Module):
@@ -79,11 +61,6 @@ def _index_state(state: State, idx: torch.Tensor) -> State:
     if isinstance(state, tuple):
         return tuple(s.index_select(1, idx) for s in state)
     return state.index_select(1, idx)
-
-
-def gnmt_length_penalty(length: int, alpha: float) -> float:
-    """lp(|Y|) = ((5 + |Y|) / 6)^α (Wu et al. 2016)."""
-    return ((5.0 + length) / 6.0) ** alpha
 
 
 class Seq2Seq(nn.Module):
@@ -205,44 +182,15 @@ class Seq2Seq(nn.Module):
                                            beam, length_penalty))
         finally:
             self.train(was_training)
-        out = torch.zeros(len(best), max(len(b) for b in best), dtype=torch.long, device=src.device)
-        for i, seq in enumerate(best):
-            out[i, :len(seq)] = torch.tensor(seq, dtype=torch.long)
-        return out
+        return pad_hypotheses(best, src.device)
 
     def _beam_one(self, keys, prepared, pad, state, max_len, bos_id, eos_id, beam, alpha) -> list[int]:
-        seqs = torch.empty(1, 0, dtype=torch.long, device=keys.device)
-        scores = torch.zeros(1, dtype=keys.dtype, device=keys.device)
-        y = torch.full((1,), bos_id, dtype=torch.long, device=keys.device)
-        finished: list[tuple[float, list[int]]] = []
-        for t in range(max_len):
-            k = seqs.shape[0]
+        def step(y, state, k):
             z, state, _ = self.step(y, state, keys.expand(k, -1, -1),
                                     None if prepared is None else prepared.expand(k, -1, -1), pad.expand(k, -1))
-            vocab = z.shape[-1]
-            total = (scores.unsqueeze(1) + z.log_softmax(dim=-1)).flatten()
-            # 2·beam candidates always leave ≥ beam that are not <eos> (at most one <eos> per beam).
-            top_scores, top_idx = total.topk(min(2 * beam, total.numel()))
-            keep_beam, keep_tok, keep_score = [], [], []
-            for rank, (score, idx) in enumerate(zip(top_scores.tolist(), top_idx.tolist())):
-                b, tok = divmod(idx, vocab)
-                if tok == eos_id:
-                    if rank < beam:  # only an <eos> that would have made the beam finishes a hypothesis
-                        finished.append((score / gnmt_length_penalty(t + 1, alpha), seqs[b].tolist() + [tok]))
-                    continue
-                keep_beam.append(b)
-                keep_tok.append(tok)
-                keep_score.append(score)
-                if len(keep_beam) == beam:
-                    break
-            if len(finished) >= beam:
-                break
-            idx = torch.tensor(keep_beam, device=keys.device)
-            y = torch.tensor(keep_tok, device=keys.device)
-            seqs = torch.cat([seqs[idx], y.unsqueeze(1)], dim=1)
-            scores = torch.tensor(keep_score, dtype=keys.dtype, device=keys.device)
-            state = _index_state(state, idx)
-        else:  # max_len reached: the unfinished hypotheses compete too
-            length = seqs.shape[1]
-            finished += [(s / gnmt_length_penalty(length, alpha), seq) for s, seq in zip(scores.tolist(), seqs.tolist())]
-        return max(finished, key=lambda f: f[0])[1]
+            return z, state
+        return beam_search_one(step, _index_state, state, max_len=max_len, bos_id=bos_id, eos_id=eos_id,
+                               beam=beam, alpha=alpha, device=keys.device, dtype=keys.dtype)
+
+
+__all__ = ["ATTENTIONS", "AdditiveAttention", "DotAttention", "Seq2Seq", "gnmt_length_penalty"]

@@ -5,6 +5,7 @@ in this order: overview, resolved config, data, model summary, learning curves w
 diagnosis, training health, then by kind of run: classification (test metrics, confusion matrix,
 ROC/PR curves, calibration, per-class table), regression (metrics, residuals), sequence (metrics,
 examples, attention), tagging (metrics, tag confusion matrix, per-tag table, entity types, examples),
+captioning (BLEU, captions against references, sample images with per-word attention),
 ensemble members; and the compression table. A section whose file is
 missing says "Not available" instead of failing. Figures are PNGs embedded as base64 data URIs;
 the page has no script and loads nothing from anywhere (it opens offline, and its CSP forbids it).
@@ -39,6 +40,8 @@ def _sections(run: RunFiles) -> list[tuple[str, str, str]]:
         parts += [results.test_metrics(run), results.residuals(run)]
     elif kind == "tagging":
         parts += [results.test_metrics(run), results.confusion(run), results.per_class(run), results.tagging(run)]
+    elif kind == "captioning":
+        parts += [results.test_metrics(run), results.captioning(run)]
     if run.members:
         parts.append(sections.members(run))
     parts.append(sections.compression(run))

@@ -5,7 +5,9 @@
 - regression: test/val metrics, residual plot (from predictions.csv);
 - sequence: exact match / token accuracy / BLEU or perplexity, decoded examples, attention map;
 - tagging: token accuracy, macro F1 over tags, entity P/R/F1, the tag confusion matrix and per-tag
-  table (the classification sections, on tokens), entity scores per type and tagged examples.
+  table (the classification sections, on tokens), entity scores per type and tagged examples;
+- captioning: BLEU-1…4 and exact match, generated captions next to their references, and the
+  sample images with their caption and the attention map of every word (plots/captions.png).
 
 The per-class table re-expands the test confusion matrix M into label pairs (M[i, j] copies of
 (i, j)) and hands them to `nnrecipe.metrics.per_class_table`: precision_c = M[c,c]/Σ_r M[r,c],
@@ -33,6 +35,7 @@ _METRIC_ROWS = {
     "seq2seq": ["exact_match", "token_accuracy", "bleu"],
     "lm": ["perplexity", "token_accuracy", "tokens"],
     "tagging": ["token_accuracy", "f1_macro", "entity_f1", "entity_precision", "entity_recall", "loss", "tokens"],
+    "captioning": ["bleu_1", "bleu_2", "bleu_3", "bleu_4", "exact_match", "images", "references", "decoding"],
 }
 
 
@@ -159,3 +162,20 @@ def tagging(run: RunFiles) -> tuple[str, str, str]:
         rows = [[e.get("tokens"), e.get("predicted"), e.get("tags")] for e in test["examples"][:_MAX_EXAMPLES]]
         body += table(["tokens", "predicted tags", "gold tags"], rows)
     return "tagging", "Entities and examples", body or not_available("metrics.json has no tagging results")
+
+
+def captioning(run: RunFiles) -> tuple[str, str, str]:
+    test = run.metrics.get("test") or {}
+    body = ""
+    if test.get("examples"):
+        rows = [[e.get("file"), e.get("caption"), " | ".join(e.get("references") or [])]
+                for e in test["examples"][:_MAX_EXAMPLES]]
+        body += table(["image", "generated caption", "references"], rows)
+    png = run.dir / "plots" / "captions.png"
+    if png.is_file():
+        body += para("Sample test images: the generated caption, then where the decoder attended for each word "
+                     "(α over the encoder's feature grid, stretched over the image).")
+        body += image(png.read_bytes(), "test images with their caption and per-word attention maps")
+    else:
+        body += not_available("no plots/captions.png in the run directory (caption.samples = 0)")
+    return "captioning", "Captions and attention", body

@@ -26,7 +26,7 @@ _TOKENS = 16  # length of the dummy token sequence a sequence model is summarize
 _MAX_NAMES = 60  # class names listed before "…"
 HEADLINE = {"classification": ("accuracy", "f1_macro", "loss", "ece"), "regression": ("rmse", "mae", "r2"),
             "seq2seq": ("exact_match", "token_accuracy", "bleu"), "lm": ("perplexity", "token_accuracy"),
-            "tagging": ("token_accuracy", "f1_macro", "entity_f1")}
+            "tagging": ("token_accuracy", "f1_macro", "entity_f1"), "captioning": ("bleu_4", "bleu_1", "exact_match")}
 
 
 def headline_keys(run: RunFiles) -> tuple[str, ...]:

@@ -3,8 +3,9 @@ trained run) → the task that knows its family, the way `nnrecipe.models` maps 
 to builders. `nnrecipe.tasks.base` states the contract.
 
     task_for_config(cfg)  token tags (`nnrecipe.config.is_tagging_run`) → tagging, autoencoder | vae →
-                          autoencoder, gan → gan, word2vec → word2vec, a sequence model or a ``seq:``
-                          source → sequence, the user's module → custom, else tabular
+                          autoencoder, gan → gan, word2vec → word2vec, captioner or a ``cap:`` source →
+                          captioning, a sequence model or a ``seq:`` source → sequence, the user's module
+                          → custom, else tabular
     task_for_info(info)   the same families from what a run wrote (model.json's "task", "sequence",
                           "architecture")
     load(run_dir)         `nnrecipe.load`: the run back through its task
@@ -18,11 +19,12 @@ from pathlib import Path
 
 from torch import nn
 
-from nnrecipe.config import Config, is_sequence_run, is_tagging_run
+from nnrecipe.config import Config, is_caption_run, is_sequence_run, is_tagging_run
 from nnrecipe.errors import UserError
 from nnrecipe.run import Run, read_run_info
 from nnrecipe.tasks.autoencoder import AutoencoderTask
 from nnrecipe.tasks.base import Task
+from nnrecipe.tasks.captioning import CaptioningTask
 from nnrecipe.tasks.gan import GanTask
 from nnrecipe.tasks.sequence import SequenceTask
 from nnrecipe.tasks.tabular import CustomTask, TabularTask
@@ -31,9 +33,9 @@ from nnrecipe.tasks.word2vec import Word2VecTask
 
 TASKS: dict[str, Task] = {task.name: task for task in (TabularTask(), CustomTask(), SequenceTask(),
                                                        AutoencoderTask(), GanTask(), Word2VecTask(),
-                                                       TaggingTask())}
+                                                       TaggingTask(), CaptioningTask())}
 BY_MODEL = {"autoencoder": "autoencoder", "vae": "autoencoder", "gan": "gan", "word2vec": "word2vec",
-            "custom": "custom"}
+            "custom": "custom", "captioner": "captioning"}
 
 
 def task_name(cfg: Config) -> str:
@@ -41,6 +43,8 @@ def task_name(cfg: Config) -> str:
         return "tagging"
     if cfg.model.name in BY_MODEL:
         return BY_MODEL[cfg.model.name]
+    if is_caption_run(cfg):  # a cap: task with another model: the captioning task refuses it by name
+        return "captioning"
     return "sequence" if is_sequence_run(cfg) else "tabular"
 
 
@@ -54,6 +58,8 @@ def task_name_of_run(info: dict) -> str:
         return "tagging"
     if info.get("task") == "embedding":
         return "word2vec"
+    if info.get("task") == "captioning":
+        return "captioning"
     architecture = info.get("architecture") or {}
     if info.get("task") == "generative":
         return "gan" if architecture.get("name") == "gan" else "autoencoder"

@@ -62,7 +62,7 @@ def loss_function(task: str, label_smoothing: float = 0.0):
     return lambda out, y: F.mse_loss(out.squeeze(-1), y)
 
 
-FIT_ONLY_MODELS = ("word2vec", "autoencoder", "vae", "gan")
+FIT_ONLY_MODELS = ("word2vec", "autoencoder", "vae", "gan", "captioner")
 
 
 def architecture(cfg: Config, *, input_shape: tuple[int, ...], out_features: int) -> dict:
