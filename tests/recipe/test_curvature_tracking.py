@@ -9,11 +9,14 @@ import pytest
 import torch
 
 import nnrecipe
+from nnrecipe.driver import resume
 from nnrecipe.errors import UserError
 from nnrecipe.recipe.curvature import sharpness
 from nnrecipe.recipe.curvature_tracking import PROBES, ROWS, STEPS
 from nnrecipe.tasks import task_for_info
+from nnrecipe.training.checkpoint import list_checkpoints, load_checkpoint
 from nnrecipe.training.setup import loss_function
+from testutil import assert_same_run, rewind
 
 SMALL = ["model.hidden=[16]", "optimizer.name=sgd", "optimizer.lr=0.05", "train.curvature_every=2",
          "train.restore_best=false"]
@@ -47,3 +50,15 @@ def test_a_family_without_the_loss_is_refused_before_anything_is_written(tmp_pat
     with pytest.raises(UserError, match="train.curvature_every"):
         nnrecipe.fit("seq:reverse", overrides=["train.curvature_every=1"], epochs=1, out=tmp_path / "seq")
     assert not (tmp_path / "seq").exists()
+
+
+def test_a_tracked_fit_resumed_mid_epoch_is_the_uninterrupted_one(tmp_path):
+    # dropout on: the measurement must not touch the torch RNG the next batches draw from
+    overrides = ["model.hidden=[16]", "model.dropout=0.2", "train.curvature_every=1", "train.checkpoint_every_steps=7",
+                 "train.keep_checkpoints=100", "train.batch_size=128", "optimizer.lr=0.01"]
+    reference = nnrecipe.fit("digits", overrides=overrides, epochs=3, out=tmp_path / "ref").dir
+    seq = list_checkpoints(reference / "checkpoints")[2]  # after epoch 1's measurement, mid epoch 2
+    progress = load_checkpoint(reference / "checkpoints" / f"ckpt-{seq:06d}.json")["progress"]
+    assert progress["epoch"] == 2 and progress["batches_done"] > 0
+    run = resume(rewind(reference, tmp_path / "again", seq))
+    assert_same_run(reference, run.dir)
