@@ -140,3 +140,19 @@ def test_frozen_parameters_are_left_out_and_double_backward_agrees():
     forward_over_reverse = operator(v)
     operator.method = "double backward"
     assert torch.allclose(operator(v), forward_over_reverse, atol=1e-12)
+
+
+def test_batch_norm_is_measured_on_its_running_statistics():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Tanh(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)).double()
+    model[1].running_mean.uniform_(-1, 1)
+    model[1].running_var.uniform_(0.5, 2)
+    X = torch.randn(40, 1, 6, 6, dtype=torch.float64)
+    y = torch.randint(0, 3, (40,))
+    loss = nn.CrossEntropyLoss()
+    model.eval()
+    exact = torch.linalg.eigvalsh(dense_hessian(model, loss, X, y))
+    model.train()
+    s = sharpness(model, loss, X, y, steps=200, probes=2)  # steps capped at n: exact
+    assert model.training and s["lambda_max"] == pytest.approx(float(exact[-1]), rel=1e-9)
+    assert model[1].num_batches_tracked == 0  # nothing ran in training mode
