@@ -72,7 +72,8 @@ def test_a_linear_module_with_mse_has_the_least_squares_spectrum():
 def test_bad_flags_and_runs_exit_2_with_one_line(run, tmp_path, capsys):
     for flags, message in ((["--top-k", "0"], "top_k must be an integer >= 1"),
                            (["--samples", "0"], "samples must be an integer >= 1"),
-                           (["--probes", "1"], "--probes must be >= 2"),
+                           (["--probes", "1"], "trace_probes must be an integer >= 2"),
+                           (["--steps", "0"], "steps must be an integer >= 1"),
                            (["--top-k", "5000"], "exceeds the")):
         assert main(["curvature", str(run.dir), *flags]) == 2
         err = capsys.readouterr().err

@@ -39,12 +39,23 @@ from nnrecipe.training.setup import loss_function
 DEFAULT_SAMPLES = 1024
 
 
-def _check(top_k, samples) -> None:
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+def _count(value, least: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value >= least
+
+
+def _check(top_k, samples, steps, trace_probes, density_probes) -> None:
+    if not _count(top_k, 1):
         raise UserError(f"top_k must be an integer >= 1, got {top_k}", "--top-k", "e.g. --top-k 3")
-    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
+    if samples is not None and not _count(samples, 1):
         raise UserError(f"samples must be an integer >= 1, got {samples}", "--samples",
                         "e.g. --samples 512 (default: all training rows up to 1024)")
+    if steps is not None and not _count(steps, 1):
+        raise UserError(f"steps must be an integer >= 1, got {steps}", "--steps", "e.g. --steps 40")
+    if not _count(trace_probes, 2):
+        raise UserError(f"trace_probes must be an integer >= 2, got {trace_probes}", "--probes",
+                        "a standard error needs two probes, e.g. --probes 100")
+    if not _count(density_probes, 1):
+        raise UserError(f"density_probes must be an integer >= 1, got {density_probes}", "density_probes", "e.g. 5")
 
 
 def _run_targets(run: Run, y) -> torch.Tensor:
@@ -140,7 +151,7 @@ def curvature(model_or_run, data=None, *, loss: Callable | None = None, top_k: i
     source, ``(X, y)`` or a Dataset; default for a run: its training split); `loss` (output, target)
     -> scalar, e.g. ``torch.nn.MSELoss()`` (default: the run's loss). `out`: also write the JSON there.
     """
-    _check(top_k, samples)
+    _check(top_k, samples, steps, trace_probes, density_probes)
     if loss is not None and not callable(loss):
         raise UserError(f"loss= got a {type(loss).__name__}, not a callable", "loss", "e.g. torch.nn.MSELoss()")
     model, loss_fn, X, y, source, what, default = _resolve(model_or_run, data, loss)

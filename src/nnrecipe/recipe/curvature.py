@@ -57,9 +57,8 @@ GRID_POINTS = 200
 class HessianOperator:
     """v ↦ Hv (float64, flat) for the mean `loss` of `model` over (X, y); counts its products.
 
-    Forward-over-reverse, ``torch.func.jvp(torch.func.grad(L), θ, v)`` (an order of magnitude faster
-    than double backward on the digits MLP); a module torch.func cannot trace falls back to double
-    backward, Hv = ∇_θ(gᵀv)."""
+    Forward-over-reverse, ``torch.func.jvp(torch.func.grad(L), θ, v)``: no graph is kept between
+    products; a module torch.func cannot trace falls back to double backward, Hv = ∇_θ(gᵀv)."""
 
     def __init__(self, model: nn.Module, loss: Callable, X, y: torch.Tensor, *, chunk: int = 4096):
         self.model, self.loss = model, loss
