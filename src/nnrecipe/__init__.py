@@ -7,8 +7,10 @@
 """
 
 from nnrecipe.attack import attack
+from nnrecipe.bowl import bowl  # the function shadows the module, like compress
 from nnrecipe.compress import compress  # shadows the module name, like report below
 from nnrecipe.config import Config, resolve_config
+from nnrecipe.curvature import curvature
 from nnrecipe.doctor import doctor
 from nnrecipe.errors import TrainingDiverged, UserError
 from nnrecipe.inference import evaluate, predict
@@ -23,4 +25,5 @@ __version__ = "0.1.0"
 
 __all__ = ["Config", "Run", "TrainingDiverged", "UserError", "attack", "doctor", "evaluate", "fit", "load", "predict",
            "make_report", "resolve_config", "__version__", "export_onnx",
-           "analogy", "evaluate_analogies", "load_vectors", "similar", "compress", "resume"]
+           "analogy", "evaluate_analogies", "load_vectors", "similar", "compress", "resume",
+           "curvature", "bowl"]

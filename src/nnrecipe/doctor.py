@@ -2,7 +2,9 @@
 
 1. initial loss vs its expectation (ln C / Var(y)), 2. activation statistics at init, 3. overfit a
 small sample, 4. LR range test, 5. coarse LR × weight-decay search (Optuna, SQLite in the run
-directory), 6. curve diagnosis of the best trial. Writes ``doctor.json``, ``best.yaml``,
+directory), 6. curve diagnosis of the best trial, 7. sharpness: λmax of the training loss's Hessian
+at init on the step-1 batch (`nnrecipe.recipe.curvature`), with a note when λmax·η > 2 at the best
+LR η, past gradient descent's stability threshold η < 2/λmax. Writes ``doctor.json``, ``best.yaml``,
 ``study.db`` and ``plots/lr_finder.png`` into a run directory (assembled in a temporary directory
 and moved into place when complete, like `fit`).
 """
@@ -22,6 +24,7 @@ from nnrecipe.errors import UserError
 from nnrecipe.prepare import GivenData, prepare_for, prepare_lazy, provided_inputs, to_streams, to_tensors
 from nnrecipe.rundir import atomic_dir, require_empty_out
 from nnrecipe.recipe.activations import activation_stats, summarize_activations
+from nnrecipe.recipe.curvature import sharpness
 from nnrecipe.recipe.diagnosis import diagnose_history
 from nnrecipe.recipe.initial_loss import initial_loss_check
 from nnrecipe.recipe.lr_finder import lr_range_test, plot_lr_finder
@@ -91,6 +94,7 @@ def _steps(cfg: Config, data, tensors: dict, device, final: Path, *, storage, se
     model = fresh_model()
     report["initial_loss"] = initial_loss_check(model, X["train"][batch], y["train"][batch], task=data.task,
                                                 num_classes=classes)
+    at_init = sharpness(model, loss_function(data.task), X["train"][batch], y["train"][batch], seed=cfg.train.seed)
     stats = activation_stats(model, X["train"][batch], activation=cfg.model.activation)
     summary = summarize_activations(stats)
     report["activations"], report["activations_summary"] = stats, summary
@@ -136,12 +140,24 @@ def _steps(cfg: Config, data, tensors: dict, device, final: Path, *, storage, se
         best = search["best"]
         best_rows = histories.get((best["lr"], best["weight_decay"]), [])
         report["diagnosis"] = diagnose_history(best_rows, task=data.task)
+        report["curvature"] = _sharpness_note(at_init, best["lr"], rows=batch.stop)
         report["seconds"] = time.perf_counter() - started
         if storage is None:  # the study moves with the directory: record its final place
             report["search"]["storage"] = f"sqlite:///{(final / 'study.db').resolve()}"
         (tmp / "doctor.json").write_text(json.dumps(report, indent=2, default=float))
     report["dir"] = str(final)
     return report
+
+
+def _sharpness_note(at_init: dict, lr: float, *, rows: int) -> dict:
+    """Step 7: λmax at init against the best LR (module docstring)."""
+    product = at_init["lambda_max"] * lr
+    note = (f"λmax·η = {product:.3g} > 2 at the best lr {lr:.3g}: plain gradient descent would diverge along the "
+            f"sharpest direction (η > 2/λmax = {2 / at_init['lambda_max']:.3g}); warm-up, clipping and adaptive "
+            "optimizers let training run at the edge of stability, but a smaller lr is the safe side"
+            if product > 2 else None)
+    return {"lambda_max": at_init["lambda_max"], "trace": at_init["trace"], "rows": rows, "hvps": at_init["hvps"],
+            "lr": lr, "lambda_max_times_lr": product, "past_edge_of_stability": product > 2, "note": note}
 
 
 def doctor(data=None, *, config=None, overrides: list[str] | None = None, target=None,

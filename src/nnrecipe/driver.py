@@ -104,6 +104,10 @@ def fit_config(cfg: Config, *, out, progress: bool, resume: bool = False,
     cfg = task.resolve(cfg)
     if not task.augments_text:
         refuse_text_augmentation(cfg, task.name)
+    if cfg.train.curvature_every and ("curvature" not in task.commands or cfg.data.lazy):
+        raise UserError(f"train.curvature_every measures the Hessian of in-memory tabular/image fits, not {task.name}"
+                        + (" (data.lazy)" if cfg.data.lazy else ""), "train.curvature_every",
+                        "set it to 0, or fit a tabular/image model on in-memory data")
     if cfg.train.ensemble > 1 and not task.ensembles:
         raise UserError(f"ensembles of {task.name} models are not supported", "train.ensemble", "use 1")
     if world_size_from_env() > 1 and not task.data_parallel:

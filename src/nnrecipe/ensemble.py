@@ -48,7 +48,8 @@ def write_ensemble(members, prepared, tensors, cfg: Config, live, *, train_secon
     def write(directory: Path) -> None:
         with atomic_dir(directory) as tmp:
             for name, member in zip(names, members):
-                write_run(member.run, member.fitted.rows, cfg, tmp / name, health_rows=member.fitted.health_rows)
+                write_run(member.run, member.fitted.rows, cfg, tmp / name, health_rows=member.fitted.health_rows,
+                          columns=member.fitted.columns)
             save_config(cfg, tmp / "config.yaml")
             (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
             (tmp / "model.json").write_text(json.dumps({"format": MODEL_FORMAT, **info, "ensemble": names}, indent=2))

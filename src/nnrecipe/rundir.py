@@ -57,9 +57,10 @@ def plots_and_report(enabled: bool):
         _PLOTS_AND_REPORT.reset(token)
 
 
-def write_history(rows: list[dict], path: Path) -> None:
+def write_history(rows: list[dict], path: Path, columns: tuple[str, ...] | None = None) -> None:
+    """history.csv: `History`'s columns, or the fit's own (``train.curvature_every`` adds two)."""
     with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=History.columns)
+        writer = csv.DictWriter(fh, fieldnames=columns or History.columns)
         writer.writeheader()
         for row in rows:
             writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
@@ -101,12 +102,14 @@ def atomic_dir(final: Path):
 
 
 def write_run(run: Run, history_rows: list[dict], cfg: Config, final: Path, *,
-              health_rows: list[dict] | None = None, figures: Callable[[Path], None] | None = None) -> Path:
+              health_rows: list[dict] | None = None, figures: Callable[[Path], None] | None = None,
+              columns: tuple[str, ...] | None = None) -> Path:
     """Write every artifact into a temporary sibling directory, then move it into place.
-    `figures(tmp)`: a task's own plots, drawn before the report so that it embeds them."""
+    `figures(tmp)`: a task's own plots, drawn before the report so that it embeds them; `columns`:
+    history.csv's extra columns (curvature tracking)."""
     with atomic_dir(final) as tmp:
         save_config(cfg, tmp / "config.yaml")
-        write_history(history_rows, tmp / "history.csv")
+        write_history(history_rows, tmp / "history.csv", columns)
         write_health_csv(health_rows or [], tmp / "health.csv")
         (tmp / "metrics.json").write_text(json.dumps(run.metrics, indent=2))
         save_model(run, tmp)

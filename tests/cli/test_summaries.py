@@ -109,3 +109,7 @@ def test_doctor_report_lines_warn_pruned_trials_last_and_next_command(tmp_path):
         "ok   5 coarse search: best lr 8.50e-03, weight_decay 0 (val loss 0.6482, 3 trials)",
         "ok   6 curve diagnosis: healthy: both curves improving",
         f"next: nnrecipe fit --config {tmp_path / 'doc' / 'best.yaml'}"]
+    report["curvature"] = {"lambda_max": 40.0, "lambda_max_times_lr": 4.0, "past_edge_of_stability": True,
+                           "note": "λmax·η = 4 > 2 at the best lr 0.1"}
+    assert format_doctor_report(report).splitlines()[-2] == (
+        "WARN 7 sharpness at init: lambda_max 40, x best lr = 4 (λmax·η = 4 > 2 at the best lr 0.1)")

@@ -7,6 +7,7 @@ import yaml
 
 import nnrecipe
 from nnrecipe.cli import main
+from nnrecipe.doctor import _sharpness_note
 
 
 @pytest.mark.slow
@@ -15,13 +16,17 @@ def test_doctor_on_digits(tmp_path, capsys):
     assert main(["doctor", "--out", str(out), "--search-epochs", "2"]) == 0
     printed = capsys.readouterr().out
     for step in ("1 initial loss", "2 activations", "3 overfit", "4 LR range test", "5 coarse search",
-                 "6 curve diagnosis", "nnrecipe fit --config"):
+                 "6 curve diagnosis", "7 sharpness at init", "nnrecipe fit --config"):
         assert step in printed
     report = json.loads((out / "doctor.json").read_text())
     assert report["initial_loss"]["ok"] and report["overfit_small"]["passed"]
     assert 1e-4 <= report["lr_find"]["suggested_lr"] <= 1e-1
     assert len(report["search"]["trials"]) == 9 and report["search"]["epochs"] == 2  # the flag reaches the trials
     assert report["diagnosis"]["verdict"] in {"healthy", "overfitting", "underfitting"}
+    curv = report["curvature"]
+    assert curv["lambda_max"] > 0 and curv["lr"] == report["search"]["best"]["lr"] and curv["hvps"] == 30
+    assert curv["lambda_max_times_lr"] == pytest.approx(curv["lambda_max"] * curv["lr"])
+    assert curv["past_edge_of_stability"] == (curv["note"] is not None) == (curv["lambda_max_times_lr"] > 2)
     assert (out / "plots" / "lr_finder.png").is_file() and (out / "study.db").is_file()
     best = yaml.safe_load((out / "best.yaml").read_text())
     assert best["optimizer"]["lr"] == report["search"]["best"]["lr"]
@@ -42,3 +47,10 @@ def test_search_epochs_out_of_range_is_refused(tmp_path, capsys):
         nnrecipe.doctor("digits", search_epochs=6, out=tmp_path / "api")
     assert main(["doctor", "--search-epochs", "0", "--out", str(tmp_path / "cli")]) == 2
     assert "--search-epochs" in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
+def test_the_sharpness_note_appears_past_two_over_eta():
+    at_init = {"lambda_max": 40.0, "trace": 300.0, "hvps": 30}
+    below, past = _sharpness_note(at_init, 0.01, rows=256), _sharpness_note(at_init, 0.1, rows=256)
+    assert below["note"] is None and not below["past_edge_of_stability"]
+    assert past["past_edge_of_stability"] and "λmax·η = 4 > 2" in past["note"] and "2/λmax = 0.05" in past["note"]

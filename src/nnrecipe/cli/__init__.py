@@ -36,7 +36,8 @@ COMMANDS = {"fit": train._cmd_fit, "summary": train._cmd_summary, "predict": use
             "sample": use._cmd_sample, "calibrate": use._cmd_calibrate, "attack": use._cmd_attack,
             "compress": use._cmd_compress, "evaluate": use._cmd_evaluate, "schedule": train._cmd_schedule,
             "report": use._cmd_report, "doctor": train._cmd_doctor, "similar": use._cmd_similar,
-            "analogy": use._cmd_analogy, "export": use._cmd_export}
+            "analogy": use._cmd_analogy, "export": use._cmd_export,
+            "curvature": use._cmd_curvature, "bowl": use._cmd_bowl}
 
 
 class _StderrLines(logging.Handler):

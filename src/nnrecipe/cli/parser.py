@@ -300,6 +300,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("--format", choices=["onnx"], default="onnx", help="model format (onnx)")
     p.add_argument("--out", default=None, metavar="FILE.onnx", help="where to write it (default RUN_DIR/model.onnx)")
+
+    p = sub.add_parser("curvature", help="Hessian spectrum of a run's training loss: top-k eigenvalues, "
+                       "lambda_min, trace, condition number",
+                       description="Hessian-vector products (double backward) of the run's own loss, averaged "
+                       "over a sample of its training split (or labelled --data): top-k eigenvalues and the "
+                       "smallest by Lanczos, the trace by Hutchinson's estimator with its standard error, the "
+                       "eigenvalue density by stochastic Lanczos quadrature, and the HVPs and seconds it took.")
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--data", default=None, metavar="SOURCE",
+                   help="labelled data with the training columns (default: the run's training split)")
+    p.add_argument("--samples", type=int, default=None, metavar="N",
+                   help="rows the loss is averaged over, drawn with --seed (default: all, up to 1024)")
+    p.add_argument("--top-k", type=int, default=3, metavar="K", help="largest eigenvalues to report (default 3)")
+    p.add_argument("--steps", type=int, default=None, metavar="M",
+                   help="Lanczos steps (default max(40, 3K), at most the parameter count)")
+    p.add_argument("--probes", type=int, default=100, metavar="P", help="Hutchinson probes for the trace (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample and the random probes")
+    p.add_argument("--out", default=None, metavar="FILE.json", help="also write the result as JSON")
+
+    p = sub.add_parser("bowl", help="optimizers on a 2-D quadratic bowl: trajectories, loss, steps vs theory",
+                       description="f(θ) = ½θᵀHθ with H = U·diag(λ₁, λ₂)·Uᵀ, λ₁ = 1, κ = λ₁/λ₂, U a rotation "
+                       "by --angle. Runs each optimizer (torch's) from the same start with its best LR from a "
+                       "small grid (or --lr), counts the steps to f/f(θ₀) < --tol next to theory (gradient "
+                       "descent and heavy ball), shows a run just past the divergence threshold 2/λmax, and "
+                       "writes DIR/bowl.png and DIR/bowl.json.")
+    p.add_argument("--kappa", type=float, default=50.0, metavar="K", help="condition number λ₁/λ₂ (default 50)")
+    p.add_argument("--angle", type=float, default=30.0, metavar="DEG",
+                   help="rotation of the eigenvectors from the axes, degrees (default 30)")
+    p.add_argument("--tol", type=float, default=1e-6, metavar="EPS",
+                   help="stop when f(θ)/f(θ₀) < EPS (default 1e-6)")
+    p.add_argument("--optimizers", default="sgd,momentum,nesterov,rmsprop,adam", metavar="LIST",
+                   help="comma-separated: sgd, momentum, nesterov, or any optimizer.name (rmsprop, adam, adamw, "
+                        "adagrad, ...); default sgd,momentum,nesterov,rmsprop,adam")
+    p.add_argument("--lr", default=None, metavar="NAME=LR[,NAME=LR]",
+                   help="fixed LRs instead of the grid search, e.g. sgd=1.9,adam=0.1")
+    p.add_argument("--max-steps", type=int, default=None, metavar="N",
+                   help="steps before giving up (default 20 × gradient descent's theory)")
+    p.add_argument("--out", default="bowl", metavar="DIR", help="output folder (default ./bowl)")
     return parser
 
 

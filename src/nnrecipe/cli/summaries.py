@@ -146,6 +146,42 @@ def format_doctor_report(report: dict) -> str:
         lines.append(f"  {t['number']:>5}  {t['lr']:>9.2e}  {t['weight_decay']:>12g}  {value:>9}  {t['state'].lower()}")
     lines += [_doctor_line("5 coarse search", True, f"best lr {best['lr']:.2e}, weight_decay {best['weight_decay']:g} "
                            f"(val loss {best['value']:.4f}, {len(search['trials'])} trials)"),
-              _doctor_line("6 curve diagnosis", diag["verdict"] == "healthy", f"{diag['verdict']}: {diag['advice']}"),
-              f"next: nnrecipe fit --config {Path(report['dir']) / 'best.yaml'}"]
+              _doctor_line("6 curve diagnosis", diag["verdict"] == "healthy", f"{diag['verdict']}: {diag['advice']}")]
+    curv = report.get("curvature")
+    if curv:
+        lines.append(_doctor_line("7 sharpness at init", not curv["past_edge_of_stability"],
+                                  f"lambda_max {curv['lambda_max']:.4g}, x best lr = {curv['lambda_max_times_lr']:.3g}"
+                                  + (f" ({curv['note']})" if curv["note"] else " (< 2: below the edge of stability)")))
+    lines += [f"next: nnrecipe fit --config {Path(report['dir']) / 'best.yaml'}"]
+    return "\n".join(lines)
+
+
+def format_curvature(r: dict) -> str:
+    """`nnrecipe curvature`: the spectrum of `nnrecipe.curvature`'s result."""
+    top = ", ".join(f"{v:.4g}" for v in r["eigenvalues"])
+    kappa = f"{r['condition_number']:.4g}" if r["condition_number"] is not None else "undefined (no positive eigenvalue)"
+    return "\n".join([
+        f"Hessian of the loss ({r['loss']}) over {r['samples']} rows of {r['source']}, {r['parameters']:,} parameters",
+        f"top-{len(r['eigenvalues'])} eigenvalues: {top}",
+        f"lambda_min: {r['lambda_min']:.4g}",
+        f"trace: {r['trace']:.4g} ± {r['trace_stderr']:.2g} (Hutchinson, {r['trace_probes']} probes; "
+        f"SLQ {r['density']['trace']:.4g})",
+        f"condition number: {kappa} ({r['condition_estimate']})",
+        f"cost: {r['hvps']} Hessian-vector products ({r['hvps_eigenvalues']} Lanczos, {r['hvps_trace']} trace, "
+        f"{r['hvps_density']} density), {r['seconds']:.2f} s"])
+
+
+def format_bowl(r: dict) -> str:
+    """`nnrecipe bowl`: steps to tolerance per optimizer next to theory."""
+    lines = [f"bowl: kappa {r['kappa']:g}, rotated {r['angle']:g} deg, steps to f/f0 < {r['tol']:g} "
+             f"(at most {r['max_steps']})",
+             f"{'optimizer':<10} {'lr':>9} {'momentum':>9} {'steps':>7} {'theory':>7}"]
+    for name, o in r["optimizers"].items():
+        steps = str(o["steps_to_tol"]) if o["steps_to_tol"] is not None else ("diverged" if o["diverged"] else "-")
+        momentum = f"{o['momentum']:.4f}" if o["momentum"] is not None else "-"
+        theory = str(o["theory_steps"]) if o["theory_steps"] is not None else "-"
+        lines.append(f"{name:<10} {o['lr']:>9.4g} {momentum:>9} {steps:>7} {theory:>7}")
+    d = r["divergence"]
+    lines.append(f"sgd at lr {d['lr']:.4g} > 2/lambda_max = {d['threshold_lr']:g}: "
+                 + (f"diverged after {d['steps_run']} steps" if d["diverged"] else "did not diverge"))
     return "\n".join(lines)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
-from nnrecipe.cli.summaries import format_analogy_accuracy
+from nnrecipe.cli.summaries import format_analogy_accuracy, format_bowl, format_curvature
 from nnrecipe.errors import UserError
 
 
@@ -176,3 +176,37 @@ def _cmd_export(args) -> int:
     return 0
 
 
+
+
+def _cmd_curvature(args) -> int:
+    from nnrecipe.curvature import curvature
+
+    r = curvature(args.run, args.data, top_k=args.top_k, samples=args.samples, seed=args.seed, steps=args.steps,
+                  trace_probes=args.probes, out=args.out)
+    print(format_curvature(r))
+    if args.out:
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _lr_pairs(text: str | None) -> dict[str, float] | None:
+    if not text:
+        return None
+    pairs = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        try:
+            pairs[name.strip()] = float(value)
+        except ValueError:
+            raise UserError(f"bad --lr '{part}'", "--lr", "write NAME=LR pairs, e.g. sgd=1.9,adam=0.1") from None
+    return pairs
+
+
+def _cmd_bowl(args) -> int:
+    from nnrecipe.bowl import bowl
+
+    r = bowl(kappa=args.kappa, angle=args.angle, tol=args.tol, optimizers=args.optimizers,
+             lrs=_lr_pairs(args.lr), max_steps=args.max_steps, out=args.out)
+    print(format_bowl(r))
+    print(f"wrote {r['png']} and {r['json']}")
+    return 0

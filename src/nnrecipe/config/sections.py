@@ -149,6 +149,7 @@ class TrainConfig(_Section):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     log_every: int = Field(50, ge=1)  # steps between host syncs for progress/grad-norm logging
+    curvature_every: int = Field(0, ge=0)  # epochs between λmax / Hessian-trace measurements (0: off)
     nan_policy: Literal["stop", "skip"] = "stop"  # skip: drop the non-finite step and halve the LR
     scale_lr: bool = False  # linear scaling rule: η = η_ref · batch_size / reference_batch_size
     reference_batch_size: int = Field(64, ge=1)

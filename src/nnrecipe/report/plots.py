@@ -5,7 +5,8 @@ switch, nothing to close, safe in threads and on machines without a display (PNG
 through the Agg canvas).
 
 - ``plots/learning_curves.png``: loss (train vs val, best val-loss epoch marked), accuracy (train vs
-  val, classification only), learning rate, mean gradient norm per epoch (log scale).
+  val, classification only), learning rate, mean gradient norm per epoch (log scale), and with
+  ``train.curvature_every`` the sharpness λmax next to the edge of stability 2/η.
 - ``plots/confusion_matrix.png``: rows = true class, columns = predicted class, counts in each cell.
 """
 
@@ -107,18 +108,41 @@ def _grad_norm_panel(ax, epochs, history) -> None:
     ax.set(title="Gradient norm", xlabel="epoch", ylabel="mean global L2 norm")
 
 
+def _sharpness_panel(ax, epochs, history) -> None:
+    """λmax per measured epoch next to the edge of stability 2/η (`train.curvature_every`)."""
+    measured = np.isfinite(history["lambda_max"])
+    lam = history["lambda_max"][measured]
+    ax.plot(epochs[measured], lam, marker="o", markersize=3, label="λmax (Lanczos)")
+    top = float(lam.max())
+    if _has(history, "lr"):
+        lr = history["lr"]
+        ok = np.isfinite(lr) & (lr > 0)
+        ax.plot(epochs[ok], 2 / lr[ok], color="tab:red", linestyle="--", linewidth=1,
+                label="2/η: gradient descent's edge of stability")
+        top = max(top, float(np.min(2 / lr[ok]))) if ok.any() else top
+    if np.all(lam > 0):  # a decayed LR sends 2/η off to infinity: keep λmax and the line's nearest point
+        ax.set_yscale("log")
+        ax.set_ylim(float(lam.min()) / 2, top * 4)
+    ax.set(title="Sharpness", xlabel="epoch", ylabel="top Hessian eigenvalue")
+
+
 def plot_learning_curves(history_csv: Path, out_png: Path) -> None:
-    """Loss / accuracy (when logged) / LR / gradient-norm panels from a history.csv, as a PNG."""
+    """Loss / accuracy (when logged) / LR / gradient-norm panels from a history.csv, as a PNG, and the
+    sharpness λmax next to 2/η when the fit measured it."""
     history = read_history(history_csv)
     epochs = _epochs(history)
     panels = [_loss_panel]
     if _has(history, "train_accuracy") or _has(history, "val_accuracy"):
         panels.append(_accuracy_panel)
     panels += [_lr_panel, _grad_norm_panel]
-    ncols = 2 if len(panels) == 4 else len(panels)
+    if _has(history, "lambda_max"):
+        panels.append(_sharpness_panel)
+    ncols = 2 if len(panels) == 4 else 3 if len(panels) > 4 else len(panels)
     nrows = math.ceil(len(panels) / ncols)
     fig = Figure(figsize=(5.0 * ncols, 3.8 * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
     for ax, draw in zip(axes, panels):
         draw(ax, epochs, history)
         ax.grid(True, alpha=0.3)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from safetensors import safe_open
 
@@ -160,7 +161,9 @@ def learning_curves(run: RunFiles) -> tuple[str, str, str]:
     png = stored_or_drawn(run.dir / "plots" / "learning_curves.png",
                           lambda p: plot_learning_curves(run.dir / "history.csv", p))
     body = image(png,
-                 "loss, accuracy, learning rate and gradient norm per epoch")
+                 "loss, accuracy, learning rate and gradient norm per epoch"
+                 + (", sharpness λmax next to 2/η" if "lambda_max" in run.history else ""))
+    body += _sharpness_note(run.history)
     diag = run.metrics.get("diagnosis")
     if diag:
         body += (f'<p>Diagnosis: <span class="verdict">{fmt(diag.get("verdict"))}</span> — '
@@ -168,6 +171,20 @@ def learning_curves(run: RunFiles) -> tuple[str, str, str]:
     else:
         body += not_available("metrics.json has no curve diagnosis")
     return "learning-curves", head, body
+
+
+def _sharpness_note(history: dict) -> str:
+    """One line on the last λmax measured (`train.curvature_every`) against 2/η at that epoch."""
+    lam = history.get("lambda_max")
+    if lam is None or not np.isfinite(lam).any():
+        return ""
+    last = int(np.flatnonzero(np.isfinite(lam))[-1])
+    lr = float(history["lr"][last]) if "lr" in history else float("nan")
+    product = float(lam[last]) * lr
+    verdict = ("above the edge of stability: gradient descent at this η would diverge on a quadratic this sharp"
+               if product > 2 else "below the edge of stability 2/η")
+    return para(f"Sharpness at epoch {history['epoch'][last]:g}: λmax = {lam[last]:.4g}, "
+                f"trace = {history['hessian_trace'][last]:.4g}; λmax·η = {product:.3g} ({verdict}).")
 
 
 def health(run: RunFiles) -> tuple[str, str, str]:

@@ -151,7 +151,7 @@ class Task:
         raise NotImplementedError
 
     def write(self, run: Run, fitted: Fitted, data, staging: Path, cfg: Config) -> None:
-        write_run(run, fitted.rows, cfg, staging, health_rows=fitted.health_rows)
+        write_run(run, fitted.rows, cfg, staging, health_rows=fitted.health_rows, columns=fitted.columns)
 
     def close(self, data) -> None:
         """Release what `prepare` opened (DataLoader workers of a lazy image folder)."""

@@ -24,9 +24,11 @@ from nnrecipe.metrics import regression_metrics
 from nnrecipe.post.adversarial import adversarial_augmenter, robust_report
 from nnrecipe.post.temperature import apply_temperature
 from nnrecipe.prepare import Prepared, Provided, prepare_for, prepare_lazy, to_streams, to_tensors
+from nnrecipe.recipe.curvature_tracking import COLUMNS as CURVATURE_COLUMNS, CurvatureTracker
 from nnrecipe.recipe.health import HealthMonitor
 from nnrecipe.tabular_inference import evaluate_rows, predict_rows, read_features
 from nnrecipe.tasks.base import Evaluated, Fitted, Loop, Member, Task
+from nnrecipe.training.callbacks import History
 from nnrecipe.training.data_loading import close_streams, first_rows, training_data
 from nnrecipe.training.loop import predict_logits
 from nnrecipe.training.peft import setup_peft
@@ -46,9 +48,10 @@ class TabularData:
 class TabularTask(Task):
     name = "tabular"
     ensembles = True
-    commands = frozenset({"predict", "evaluate", "calibrate", "compress", "attack", "export", "summary", "doctor"})
+    commands = frozenset({"predict", "evaluate", "calibrate", "compress", "attack", "export", "summary", "doctor",
+                          "curvature"})
     holds = "tabular or image model"
-    instead = "use predict, evaluate, calibrate, compress, attack or export"
+    instead = "use predict, evaluate, calibrate, compress, attack, export or curvature"
 
     def prepare(self, cfg: Config, device: torch.device, provided: Provided) -> TabularData:
         prepared = prepare_lazy(cfg) if cfg.data.lazy else prepare_for(cfg, provided.data)
@@ -75,9 +78,13 @@ class TabularTask(Task):
                                         task=p.task, device=device, base=augment)
         train = training_data(cfg.train, X_train, y_train, device=device)
         close = (lambda: close_streams({"train": train})) if train[0] is not X_train else None  # train.loader=dataloader
+        callbacks = [unfreezer] if unfreezer is not None else []
+        every = cfg.train.curvature_every
+        if every:  # λmax and tr H on a fixed sample of the training rows (the driver refused data.lazy)
+            callbacks.append(CurvatureTracker(X_train, y_train, every=every, seed=member.seed))
         return Loop(train=train, val=data.tensors["val"], loss_task=p.task, loss=member.provided.loss,
-                    augment=augment, lr_scales=lr_scales, callbacks=[unfreezer] if unfreezer is not None else [],
-                    health=health, diagnose=p.task, rows=len(y_train), close=close, model=model,
+                    augment=augment, lr_scales=lr_scales, callbacks=callbacks,
+                    columns=History.columns + CURVATURE_COLUMNS if every else None, health=health, diagnose=p.task, rows=len(y_train), close=close, model=model,
                     extras={"transfer": transfer, "unfreezer": unfreezer, "peft": peft, "health": health,
                             "augmented": augment is not None})
 
