@@ -28,6 +28,7 @@ from nnrecipe.models.additive_attention import AdditiveAttention
 from nnrecipe.models.beam_search import beam_search_one, pad_hypotheses
 from nnrecipe.models.cnn import CNN
 from nnrecipe.models.resnet import ResNet
+from nnrecipe.models.teacher_forcing import teacher_forced
 
 ENCODERS = ("cnn", "resnet")
 CELLS = ("lstm", "gru")
@@ -111,19 +112,8 @@ class Captioner(nn.Module):
     def forward(self, images: torch.Tensor, tgt_in: torch.Tensor, teacher_forcing: float = 1.0,
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """tgt_in [B, T] (BOS + caption without its <eos>) → (logits [B, T, V], α [B, T, L])."""
-        state = self.encode(images)
-        logits, alphas = [], []
-        y = tgt_in[:, 0]
-        for t in range(tgt_in.shape[1]):
-            if t > 0:
-                y = tgt_in[:, t]
-                if teacher_forcing < 1.0:
-                    gold = torch.rand(y.shape[0], generator=generator, device=y.device) < teacher_forcing
-                    y = torch.where(gold, y, logits[-1].argmax(dim=-1))
-            z, state, alpha = self.step(y, state)
-            logits.append(z)
-            alphas.append(alpha)
-        return torch.stack(logits, dim=1), torch.stack(alphas, dim=1)
+        return teacher_forced(self.step, self.encode(images), tgt_in, teacher_forcing=teacher_forcing,
+                              generator=generator)
 
     @torch.no_grad()
     def greedy_decode(self, images: torch.Tensor, *, max_len: int, bos_id: int, eos_id: int) -> torch.Tensor:

@@ -36,6 +36,7 @@ from torch import nn
 from nnrecipe.models.additive_attention import AdditiveAttention
 from nnrecipe.models.beam_search import beam_search_one, gnmt_length_penalty, pad_hypotheses
 from nnrecipe.models.rnn import PAD_ID, State, make_rnn, run_packed, sequence_mask, top_hidden
+from nnrecipe.models.teacher_forcing import teacher_forced
 
 ATTENTIONS = ("additive", "dot", "general", "none")
 
@@ -127,18 +128,8 @@ class Seq2Seq(nn.Module):
         """tgt_in [B, T] (BOS + target without its last token) → (logits [B, T, V], attention [B, T, S];
         all-zero attention when ``attention`` is none)."""
         keys, prepared, pad, state = self.encode(src, src_lengths)
-        logits, attn = [], []
-        y = tgt_in[:, 0]
-        for t in range(tgt_in.shape[1]):
-            if t > 0:
-                y = tgt_in[:, t]
-                if teacher_forcing < 1.0:
-                    gold = torch.rand(y.shape[0], generator=generator, device=y.device) < teacher_forcing
-                    y = torch.where(gold, y, logits[-1].argmax(dim=-1))
-            z, state, w = self.step(y, state, keys, prepared, pad)
-            logits.append(z)
-            attn.append(w)
-        return torch.stack(logits, dim=1), torch.stack(attn, dim=1)
+        return teacher_forced(lambda y, s: self.step(y, s, keys, prepared, pad), state, tgt_in,
+                              teacher_forcing=teacher_forcing, generator=generator)
 
     @torch.no_grad()
     def greedy_decode(self, src: torch.Tensor, src_lengths: torch.Tensor | None, max_len: int, bos_id: int,
