@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from nnrecipe.training.clipping import AGC_EPS, CLIPPERS, clip_gradients
+from nnrecipe.config import build_config
+from nnrecipe.models import MLP
+from nnrecipe.training.clipping import AGC_EPS, CLIPPERS, AutoClip, clip_gradients, head_parameters
+from nnrecipe.training.setup import make_trainer
+
+STATELESS = sorted(set(CLIPPERS) - {"autoclip"})  # autoclip's τ comes from its history, not `threshold`
+
+
+def _clip(params, *, mode: str, threshold: float):
+    return clip_gradients(params, mode=mode, threshold=threshold,
+                          autoclip=AutoClip() if mode == "autoclip" else None)
 
 
 def _param(weight: list, grad: list) -> nn.Parameter:
@@ -34,7 +45,7 @@ def params() -> list[nn.Parameter]:
 @pytest.mark.parametrize("mode", sorted(CLIPPERS))
 def test_returns_pre_clip_norm_as_0dim_tensor(params, mode):
     expected = _hand_norm(_grads(params))
-    norm = clip_gradients(params, mode=mode, threshold=0.5)
+    norm = _clip(params, mode=mode, threshold=0.5)
     # A tensor, not a Python float: the loop accumulates it and syncs only on log steps.
     assert isinstance(norm, torch.Tensor) and norm.ndim == 0
     assert float(norm) == pytest.approx(math.sqrt(194.0))
@@ -128,7 +139,7 @@ def test_layer_norm_clips_each_tensor_independently(params):
     assert p[1].grad.tolist() == pytest.approx([2.0])
 
 
-@pytest.mark.parametrize("mode", sorted(CLIPPERS))
+@pytest.mark.parametrize("mode", STATELESS)
 def test_threshold_zero_is_noop(params, mode):
     before = _grads(params)
     norm = clip_gradients(params, mode=mode, threshold=0.0)
@@ -148,10 +159,10 @@ def test_mode_none_is_noop(params):
 def test_params_without_grad_are_skipped(mode):
     no_grad = nn.Parameter(torch.ones(3))
     p = _param([1.0, 1.0], [3.0, 4.0])
-    norm = clip_gradients([no_grad, p], mode=mode, threshold=1.0)
+    norm = _clip([no_grad, p], mode=mode, threshold=1.0)
     assert no_grad.grad is None
     assert float(norm) == pytest.approx(5.0)
-    empty = clip_gradients([no_grad], mode=mode, threshold=1.0)
+    empty = _clip([no_grad], mode=mode, threshold=1.0)
     assert isinstance(empty, torch.Tensor) and float(empty) == 0.0
 
 
@@ -197,3 +208,85 @@ def test_mixed_precision_clip_after_unscale_equals_true_gradient(mode):
     assert float(norm) == pytest.approx(float(true_norm), rel=1e-5)
     for ref, got in zip(reference, _grads(list(model2.parameters()))):
         torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-7)
+
+
+# -- autoclip: τ_t = np.percentile(‖g_1‖…‖g_t‖, p), the paper's reference code ----------------------
+
+
+@pytest.mark.parametrize("percentile", [10.0, 50.0, 90.0])
+def test_autoclip_threshold_is_the_percentile_of_the_history(percentile):
+    gen = torch.Generator().manual_seed(0)
+    history, clip = [], AutoClip(percentile)
+    for _ in range(1500):  # past the first buffer (1024): it must grow
+        p = _param([1.0, 1.0, 1.0], (torch.randn(3, generator=gen, dtype=torch.float64)
+                                     * torch.rand((), generator=gen, dtype=torch.float64) * 10).tolist())
+        before = p.grad.clone()
+        norm = float(clip_gradients([p], mode="autoclip", threshold=0.0, autoclip=clip))
+        history.append(norm)
+        tau = float(np.percentile(history, percentile))
+        assert float(clip.last) == pytest.approx(tau, rel=1e-12)
+        torch.testing.assert_close(p.grad, before * min(1.0, tau / (norm + 1e-6)), rtol=1e-12, atol=0)
+    assert clip.count == 1500
+
+
+def test_autoclip_leaves_non_finite_norms_out_of_the_history():
+    clip = AutoClip(50.0)
+    for grad in ([3.0, 4.0], [math.inf, 0.0], [6.0, 8.0]):
+        clip_gradients([_param([1.0, 1.0], grad)], mode="autoclip", threshold=1.0, autoclip=clip)
+    assert float(clip.last) == pytest.approx(np.percentile([5.0, 10.0], 50))
+
+
+def test_autoclip_state_round_trip_continues_the_same_thresholds():
+    gen = torch.Generator().manual_seed(1)
+    grads = [torch.randn(4, generator=gen).tolist() for _ in range(20)]
+    whole, first = AutoClip(25.0), AutoClip(25.0)
+    for g in grads[:12]:
+        for clip in (whole, first):
+            clip_gradients([_param([1.0] * 4, g)], mode="autoclip", threshold=0.0, autoclip=clip)
+    resumed = AutoClip(25.0)
+    resumed.load_state_dict(first.state_dict())
+    for g in grads[12:]:
+        for clip in (whole, resumed):
+            clip_gradients([_param([1.0] * 4, g)], mode="autoclip", threshold=0.0, autoclip=clip)
+        assert float(resumed.last) == float(whole.last)
+
+
+def test_autoclip_needs_its_history_and_a_valid_percentile(params):
+    with pytest.raises(ValueError, match="AutoClip history"):
+        clip_gradients(params, mode="autoclip", threshold=1.0)
+    for bad in (0.0, 101.0):
+        with pytest.raises(ValueError, match="percentile"):
+            AutoClip(bad)
+
+
+# -- AGC leaves the final layer alone (Brock et al. 2021 §4.1) ---------------------------------------
+
+
+def _agc_trainer(exempt_head: bool):
+    torch.manual_seed(0)
+    cfg = build_config({"clip": {"name": "agc", "threshold": 1e-3, "exempt_head": exempt_head}})
+    return make_trainer(cfg, MLP(4, 3, hidden=(8,)), task="classification", train_rows=16, callbacks=[])
+
+
+def test_head_parameters_are_the_last_linear_layer():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 5), nn.ReLU(), nn.Linear(5, 2))
+    assert head_parameters(model) == {id(model[4].weight), id(model[4].bias)}
+    convs = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Conv2d(2, 3, 1))
+    assert head_parameters(convs) == {id(convs[1].weight), id(convs[1].bias)}
+    assert head_parameters(nn.Sequential(nn.ReLU())) == frozenset()
+
+
+@pytest.mark.parametrize("exempt_head", [True, False])
+def test_agc_exempts_the_head_by_default(exempt_head):
+    trainer = _agc_trainer(exempt_head)
+    model = trainer.model
+    nn.functional.cross_entropy(model(torch.randn(16, 4) * 100), torch.randint(0, 3, (16,))).backward()
+    params = list(model.parameters())
+    before, expected_norm = _grads(params), _hand_norm(_grads(params))
+    norm = clip_gradients(params, mode="agc", threshold=1e-3, exempt=trainer.clip_exempt)
+    assert float(norm) == pytest.approx(expected_norm)  # the head's gradient still counts in the norm
+    head = {id(model.head.weight), id(model.head.bias)}
+    assert trainer.clip_exempt == (head if exempt_head else frozenset())
+    for p, b in zip(params, before):
+        unchanged = torch.equal(p.grad, b)
+        assert unchanged == (exempt_head and id(p) in head)  # λ = 1e-3 clips every other unit

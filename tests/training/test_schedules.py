@@ -181,6 +181,20 @@ def test_anchor_values():
     assert lr("cyclic", 0) == LR and lr("cyclic", 30) == pytest.approx(4 * LR) and lr("cyclic", 60) == LR
 
 
+@pytest.mark.parametrize("total,warmup", [(90, 0), (100, 10), (7, 0), (20000, 500)])
+def test_step_without_a_step_size_decays_at_a_third_and_two_thirds_of_the_run(total, warmup):
+    cfg = ScheduleConfig(name="step", warmup=WarmupConfig(steps=warmup))
+    sched = build_schedule(cfg, base_lr=1.0, total_steps=total)
+    size = math.ceil((total - warmup) / 3)
+    drops = [s for s in range(warmup + 1, total) if sched.lr_at(s) < sched.lr_at(s - 1)]
+    assert drops == [warmup + size, warmup + 2 * size]
+    assert sched.lr_at(total - 1) == pytest.approx(0.01)  # γ² by the end: every run decays twice
+    given = max(2, total // 5)  # an absolute step_size is kept
+    fixed = build_schedule(cfg.model_copy(update={"step_size": given}), base_lr=1.0, total_steps=total)
+    assert [s for s in range(warmup + 1, total) if fixed.lr_at(s) < fixed.lr_at(s - 1)] == \
+        list(range(warmup + given, total, given))
+
+
 def test_inverse_sqrt_is_continuous_with_the_warmup_peak():
     s = build_schedule(_cfg("inverse_sqrt", WarmupConfig(steps=400)), base_lr=LR, total_steps=T)
     assert s.lr_at(399) == pytest.approx(LR * 399 / 400) and s.lr_at(400) == LR

@@ -114,7 +114,7 @@ class ScheduleConfig(_Section):
     name: str = "auto"  # auto: inverse_sqrt for transformer (Vaswani et al.), cosine otherwise
     warmup: WarmupConfig = WarmupConfig()
     min_lr_factor: float = Field(0.0, ge=0, le=1)  # η_min = factor · η₀ (cosine, linear, restarts, plateau, one_cycle floor)
-    step_size: int = Field(1000, ge=1)  # step: s
+    step_size: int | None = Field(None, ge=1)  # step: s; None: ⌈T'/3⌉ (decays at 1/3 and 2/3 of the run)
     gamma: float = Field(0.1, gt=0)  # step / multistep / exp_range factor
     milestones: tuple[float, ...] = (0.5, 0.75)  # multistep; fractions of the run if all < 1
     decay: float = Field(1e-3, ge=0)  # exponential: κ
@@ -129,8 +129,10 @@ class ScheduleConfig(_Section):
 
 
 class ClipConfig(_Section):
-    name: Literal["none", "norm", "value", "agc", "layer_norm"] = "norm"
-    threshold: float = Field(1.0, ge=0)  # 0 disables clipping
+    name: Literal["none", "norm", "value", "agc", "layer_norm", "autoclip"] = "norm"
+    threshold: float = Field(1.0, ge=0)  # 0 disables clipping; not used by autoclip
+    percentile: float = Field(10.0, gt=0, le=100)  # autoclip: τ = this percentile of the norms so far
+    exempt_head: bool = True  # agc: leave the final linear layer unclipped (Brock et al. 2021)
 
 
 class RegularizationConfig(_Section):

@@ -27,16 +27,10 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from nnrecipe.models.mlp import make_activation
+from nnrecipe.models.mlp import group_count, make_activation
 
 NORMS = ("batch", "group", "layer", "none")
 POOLS = ("max", "avg")
-MAX_GROUPS = 32  # Wu & He 2018's default number of groups
-
-
-def group_count(channels: int) -> int:
-    """The largest divisor of C that is ≤ 32 (GroupNorm needs G | C)."""
-    return max(g for g in range(1, min(MAX_GROUPS, channels) + 1) if channels % g == 0)
 
 
 def norm2d(kind: str, channels: int) -> nn.Module | None:

@@ -1,8 +1,11 @@
 """Multi-layer perceptron: h⁽ˡ⁾ = f(W⁽ˡ⁾h⁽ˡ⁻¹⁾ + b⁽ˡ⁾), logits = W⁽ᴸ⁾h⁽ᴸ⁻¹⁾ + b⁽ᴸ⁾.
 
-Each hidden block is Linear → [BatchNorm1d | LayerNorm] → activation → Dropout. The norm sits
-before the activation (Ioffe & Szegedy 2015); dropout after it is the inverted kind (scaled by
-1/(1−p) at train time, identity at eval), which is what ``nn.Dropout`` implements.
+Each hidden block is Linear → [BatchNorm1d | LayerNorm | GroupNorm] → activation → Dropout. The
+norm sits before the activation (Ioffe & Szegedy 2015); dropout after it is the inverted kind
+(scaled by 1/(1−p) at train time, identity at eval), which is what ``nn.Dropout`` implements.
+"group" (Wu & He 2018) normalizes each sample's features in G groups of width/G (G = the largest
+divisor of the width ≤ 32), with a per-feature γ, β: between layer norm (G = 1) and per-feature
+standardization, and like layer norm independent of the batch.
 """
 
 from __future__ import annotations
@@ -28,12 +31,24 @@ def make_activation(name: str, *, negative_slope: float = 0.01) -> nn.Module:
     raise ValueError(f"unknown activation '{name}'; choose one of {', '.join(ACTIVATIONS)}")
 
 
+MAX_GROUPS = 32  # Wu & He 2018's default number of groups
+
+
+def group_count(channels: int) -> int:
+    """The largest divisor of C that is ≤ 32 (GroupNorm needs G | C)."""
+    return max(g for g in range(1, min(MAX_GROUPS, channels) + 1) if channels % g == 0)
+
+
 def _norm(kind: str, width: int) -> nn.Module | None:
     if kind == "batch":
         return nn.BatchNorm1d(width)
     if kind == "layer":
         return nn.LayerNorm(width)
-    return None
+    if kind == "group":
+        return nn.GroupNorm(group_count(width), width)
+    if kind == "none":
+        return None
+    raise ValueError(f"unknown norm '{kind}'; choose one of batch, layer, group, none")
 
 
 class MLP(nn.Module):

@@ -39,7 +39,7 @@ from nnrecipe.run import Run
 from nnrecipe.tasks.generative import GenerativeTask
 from nnrecipe.tasks.base import Evaluated, Fitted, Loop, Member
 from nnrecipe.training.callbacks import Callback
-from nnrecipe.training.clipping import clip_gradients
+from nnrecipe.training.clipping import AutoClip, clip_gradients
 from nnrecipe.training.loop import Trainer
 from nnrecipe.training.optim import Optimizers, build_optimizer
 from nnrecipe.training.schedules import build_schedule
@@ -56,13 +56,15 @@ def snapshot_epochs(epochs: int, count: int) -> list[int]:
 
 class GANStep:
     """One step of Algorithm 1 (k = 1) as a `Trainer.train_step`: a D update, then a G update, each
-    with its optimizer (``trainer.optimizer["d"]``, ``["g"]``) and the trainer's clipping; returns
+    with its optimizer (``trainer.optimizer["d"]``, ``["g"]``) and the trainer's clipping (under
+    autoclip each player has its own norm history, `autoclips`); returns
     [d_loss, g_loss, D(x) mean, D(G(z)) mean] on the device (no host sync)."""
 
     columns = ("d_loss", "g_loss", "d_real", "d_fake")
 
-    def __init__(self, *, real_label: float, fake_label: float):
+    def __init__(self, *, real_label: float, fake_label: float, autoclips: dict[str, AutoClip] | None = None):
         self.real_label, self.fake_label = real_label, fake_label
+        self.autoclips = autoclips or {}
 
     def __call__(self, trainer: Trainer, real: torch.Tensor, _targets) -> torch.Tensor:
         model: GAN = trainer.model
@@ -73,12 +75,14 @@ class GANStep:
         d_loss = discriminator_loss(real_logits, fake_logits, real_label=self.real_label, fake_label=self.fake_label)
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
-        clip_gradients(list(D.parameters()), mode=trainer.clip_mode, threshold=trainer.clip_threshold)
+        clip_gradients(list(D.parameters()), mode=trainer.clip_mode, threshold=trainer.clip_threshold,
+                       autoclip=self.autoclips.get("d"))
         opt_d.step()
         g_loss = generator_loss(D(fake))  # D's fresh grads from here are cleared before its next step
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
-        clip_gradients(list(G.parameters()), mode=trainer.clip_mode, threshold=trainer.clip_threshold)
+        clip_gradients(list(G.parameters()), mode=trainer.clip_mode, threshold=trainer.clip_threshold,
+                       autoclip=self.autoclips.get("g"))
         opt_g.step()
         return torch.stack([d_loss.detach(), g_loss.detach(), torch.sigmoid(real_logits.detach()).mean(),
                             torch.sigmoid(fake_logits.detach()).mean()])
@@ -113,10 +117,13 @@ def gan_trainer(model: GAN, cfg: Config, *, train_rows: int, callbacks: list[Cal
     optimizers = Optimizers(g=build_optimizer(model.generator, cfg.optimizer),
                             d=build_optimizer(model.discriminator, cfg.optimizer))
     g = cfg.generative
+    autoclips = {"d": AutoClip(cfg.clip.percentile), "g": AutoClip(cfg.clip.percentile)} \
+        if cfg.clip.name == "autoclip" else {}
     return Trainer(model=model, loss_fn=None, optimizer=optimizers, schedule=schedule, classification=False,
-                   clip_mode=cfg.clip.name, clip_threshold=cfg.clip.threshold, callbacks=callbacks,
+                   clip_mode=cfg.clip.name, clip_threshold=cfg.clip.threshold,
+                   callbacks=[*callbacks, *autoclips.values()],  # checkpoints save the histories
                    log_every=cfg.train.log_every,
-                   train_step=GANStep(real_label=g.real_label, fake_label=g.fake_label))
+                   train_step=GANStep(real_label=g.real_label, fake_label=g.fake_label, autoclips=autoclips))
 
 
 def bar_text(logs: dict) -> str:

@@ -192,7 +192,7 @@ def capture(trainer) -> dict:
         state = callback_state(cb)
         if state is not None:
             callbacks[_callback_key(cb, seen)] = state
-    stats = p.stats[: len(p.sizes)] if p.stats is not None else torch.zeros(0, 4)
+    stats = p.stats[: len(p.sizes)] if p.stats is not None else torch.zeros(0, 5)
     return {
         "model": trainer.model.state_dict(),
         "optimizer": trainer.optimizer.state_dict(),

@@ -17,12 +17,24 @@ Modes (τ = ``threshold``; ``threshold == 0`` or mode ``"none"`` disables clippi
 
   The limit scales with the weight it updates, so small-norm units are not pushed around by large
   gradients. The paper uses λ = 0.01 at batch size 4096 and finds smaller batches tolerate a larger
-  λ; it exempts the final classifier layer (pass only the parameters to clip). Note λ is a ratio:
-  the config default threshold 1.0, meant for ``norm``, barely clips under ``agc``.
+  λ; it exempts the final classifier layer, and so does nnrecipe by default (``clip.exempt_head``:
+  `head_parameters`, the last ``nn.Linear`` — or the last conv when there is none — is passed as
+  ``exempt``: counted in the norm, never clipped). Note λ is a ratio: the config default threshold
+  1.0, meant for ``norm``, barely clips under ``agc``.
 - ``layer_norm`` - per-tensor norm clipping: each parameter tensor's gradient independently,
   g_p ← g_p · min(1, τ / ‖g_p‖₂), so one exploding layer does not shrink every other layer's step.
+- ``autoclip`` - AutoClip (Seetharaman, Wichern, Pardo & Le Roux 2020, "AutoClip: Adaptive
+  Gradient Clipping for Source Separation Networks"): global norm clipping whose threshold is the
+  p-th percentile of every pre-clip gradient norm seen so far, the current one included,
 
-torch has no AGC and no per-tensor mode, so those two are written here (AGC after timm's
+      τ_t = percentile_p(‖g_1‖, …, ‖g_t‖),    g_t ← g_t · min(1, τ_t / ‖g_t‖₂),
+
+  so no τ has to be tuned to the model's gradient scale (the paper's p = 10 is the default;
+  ``threshold`` is not used). Percentiles interpolate linearly between order statistics, like
+  the paper's ``np.percentile``. The history is an `AutoClip` (a callback, so checkpoints save it
+  and a resumed run clips exactly as an uninterrupted one); non-finite norms are left out of it.
+
+torch has no AGC, no per-tensor mode and no AutoClip, so those three are written here (AGC after timm's
 `adaptive_clip_grad`); per-tensor clipping reuses torch's `clip_grads_with_norm_` once per tensor.
 
 No host–device sync: the returned norm stays a 0-dim tensor on the device (the training loop
@@ -41,6 +53,8 @@ from collections.abc import Callable
 
 import torch
 from torch.nn.utils import clip_grad_value_, clip_grads_with_norm_, get_total_norm
+
+from nnrecipe.training.callbacks import Callback
 
 # None (not True): torch then uses the fused foreach kernels on CPU/CUDA and falls back to a
 # per-tensor loop on devices without them (MPS) instead of raising.
@@ -96,15 +110,67 @@ CLIPPERS: dict[str, Clipper] = {
     "value": _clip_value,
     "agc": _clip_agc,
     "layer_norm": _clip_layer_norm,
+    "autoclip": _clip_norm,  # with τ_t from the AutoClip history
 }
 
 
+class AutoClip(Callback):
+    """The history of pre-clip gradient norms and its p-th percentile τ_t (module docstring).
+
+    The norms stay on the device in a buffer that doubles when full; the count is a Python int
+    (one norm per step), so `threshold` never syncs with the host. `last` is the τ of the latest
+    step. A callback only so that checkpoints save and restore the history (no hooks)."""
+
+    def __init__(self, percentile: float = 10.0):
+        if not 0 < percentile <= 100:
+            raise ValueError(f"autoclip percentile must be in (0, 100], got {percentile}")
+        self.percentile = percentile
+        self.norms: torch.Tensor | None = None
+        self.count = 0
+        self.last: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def threshold(self, total_norm: torch.Tensor) -> torch.Tensor:
+        """Add ‖g_t‖ to the history (NaN for a non-finite norm, which the percentile skips) → τ_t."""
+        if self.norms is None:
+            self.norms = total_norm.new_zeros(1024, dtype=torch.float64)
+        elif self.count == len(self.norms):
+            self.norms = torch.cat((self.norms, torch.zeros_like(self.norms)))
+        value = total_norm.detach().to(torch.float64)
+        self.norms[self.count] = torch.where(torch.isfinite(value), value, torch.nan)
+        self.count += 1
+        tau = torch.nanquantile(self.norms[: self.count], self.percentile / 100)
+        # All norms non-finite (NaN τ): clip nothing; the step's own guard deals with it.
+        self.last = torch.nan_to_num(tau, nan=torch.inf).to(total_norm.dtype)
+        return self.last
+
+    def state_dict(self) -> dict:
+        history = self.norms[: self.count] if self.norms is not None else torch.zeros(0, dtype=torch.float64)
+        return {"norms": history.cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        history = state["norms"].to(torch.float64)
+        self.count = len(history)
+        self.norms = torch.cat((history, history.new_zeros(max(1024, self.count)))) if self.count else None
+
+
+def head_parameters(model: torch.nn.Module) -> frozenset[int]:
+    """ids of the final layer's parameters: the last ``nn.Linear`` registered in `model`, else its
+    last convolution (the layer AGC leaves unclipped, Brock et al. 2021 §4.1); empty if neither."""
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)] or \
+        [m for m in model.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)]
+    return frozenset(id(p) for p in layers[-1].parameters()) if layers else frozenset()
+
+
 @torch.no_grad()
-def clip_gradients(params: list[torch.nn.Parameter], *, mode: str, threshold: float) -> torch.Tensor:
+def clip_gradients(params: list[torch.nn.Parameter], *, mode: str, threshold: float,
+                   autoclip: AutoClip | None = None, exempt: frozenset[int] = frozenset()) -> torch.Tensor:
     """Clip the gradients of `params` in place; return the pre-clip global L2 norm (0-dim tensor).
 
-    Parameters whose ``grad`` is None are skipped. ``threshold == 0`` or ``mode == "none"`` clips
-    nothing but still returns the norm. The norm is not synced to the host.
+    Parameters whose ``grad`` is None are skipped; those whose id is in `exempt` count in the norm
+    but are not clipped. ``threshold == 0`` or ``mode == "none"`` clips nothing but still returns
+    the norm. Mode ``autoclip`` takes τ from `autoclip` (required) and ignores `threshold`. The
+    norm is not synced to the host.
     """
     try:
         clipper = CLIPPERS[mode]
@@ -112,8 +178,13 @@ def clip_gradients(params: list[torch.nn.Parameter], *, mode: str, threshold: fl
         raise ValueError(f"unknown clipping mode {mode!r}; expected one of {sorted(CLIPPERS)}") from None
     if threshold < 0:
         raise ValueError(f"clipping threshold must be >= 0, got {threshold}")
+    if mode == "autoclip" and autoclip is None:
+        raise ValueError("clipping mode 'autoclip' needs its AutoClip history (autoclip=)")
     with_grad = [p for p in params if p.grad is not None]
     total_norm = get_total_norm([p.grad for p in with_grad], norm_type=2.0, foreach=_FOREACH)
-    if threshold > 0 and with_grad:
-        clipper(with_grad, threshold=threshold, total_norm=total_norm)
+    clipped = [p for p in with_grad if id(p) not in exempt] if exempt else with_grad
+    if mode == "autoclip" and with_grad:
+        clipper(clipped, threshold=autoclip.threshold(total_norm), total_norm=total_norm)
+    elif threshold > 0 and clipped:
+        clipper(clipped, threshold=threshold, total_norm=total_norm)
     return total_norm

@@ -53,7 +53,7 @@ from torch import nn
 
 from nnrecipe.errors import TrainingDiverged
 from nnrecipe.training.callbacks import Callback, snapshot, sorted_callbacks
-from nnrecipe.training.clipping import clip_gradients
+from nnrecipe.training.clipping import AutoClip, clip_gradients
 from nnrecipe.training.data_loading import DatasetBatches
 from nnrecipe.training.precision import Precision
 
@@ -124,7 +124,7 @@ class EpochProgress:
     epoch: int = 1  # the epoch in progress (1-based)
     batches_done: int = 0  # batches of it already run (dropped non-finite steps included)
     start_generator_state: torch.Tensor | None = None  # batch-order generator before this epoch's permutation
-    stats: torch.Tensor | None = None  # [steps, 4] per-step rows (loss, pre-clip norm, correct, counted)
+    stats: torch.Tensor | None = None  # [steps, 5] per-step rows (loss, pre-clip norm, correct, counted, clipped)
     #                                    or [steps, len(train_step.columns)] with a custom train_step
     sizes: list[int] = field(default_factory=list)  # batch size of each kept row of `stats`
     lr: float | None = None  # LR of the last batch
@@ -139,6 +139,8 @@ class Trainer:
     classification: bool
     clip_mode: str = "norm"
     clip_threshold: float = 1.0
+    autoclip: AutoClip | None = None  # clip_mode "autoclip": the norm history τ comes from (also a callback)
+    clip_exempt: frozenset[int] = frozenset()  # ids of parameters counted in the norm but never clipped
     penalty: Callable[[nn.Module], torch.Tensor | None] | None = None
     callbacks: list[Callback] = field(default_factory=list)
     log_every: int = 50
@@ -227,12 +229,12 @@ class Trainer:
         device = X.device if isinstance(X, DatasetBatches) else y.device
         check_every_step = device.type == "cpu"
         has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.model.modules())
-        # One row per step (loss, pre-clip norm, correct, counted), written on the device and read
+        # One row per step (loss, pre-clip norm, correct, counted, clipped), written on the device and read
         # once at epoch end: a single small op per step instead of a running sum per statistic.
         n = num_rows(X)
         step_rows = batch_size * self.accumulate  # rows per optimizer step
         columns = self.train_step.columns if self.train_step is not None else None
-        stats = torch.zeros(-(-n // step_rows), len(columns) if columns else 4, device=device)
+        stats = torch.zeros(-(-n // step_rows), len(columns) if columns else 5, device=device)
         p = self.progress
         sizes, lr = p.sizes, p.lr  # a resumed epoch continues its rows
         if sizes:
@@ -260,7 +262,8 @@ class Trainer:
                 loss, total, correct, counted = self._forward_backward(xb, yb, batch_size, generator, has_bn)
                 if self.precision is not None:
                     self.precision.unscale(self.optimizer)  # clip true gradients, not scaled ones
-                grad_norm = clip_gradients(params, mode=self.clip_mode, threshold=self.clip_threshold)
+                grad_norm = clip_gradients(params, mode=self.clip_mode, threshold=self.clip_threshold,
+                                           autoclip=self.autoclip, exempt=self.clip_exempt)
                 # with a GradScaler, Inf gradients are the scaler's to skip: only the loss is guarded
                 probe = total if self.precision is not None and self.precision.scaler else total + grad_norm
                 if (check_every_step or log_step) and not self._guard(probe, total, grad_norm, good_state):
@@ -272,7 +275,7 @@ class Trainer:
                 # under DDP with token losses: this rank's share of the global batch loss
                 share = self.distributed.loss_share(loss, len(yb)) if self.distributed is not None else loss
                 row = torch.stack((share.to(stats.dtype), grad_norm, correct.to(stats.dtype),
-                                   counted.to(stats.dtype)))
+                                   counted.to(stats.dtype), self._clipped(grad_norm).to(stats.dtype)))
             stats[len(sizes)] = row
             sizes.append(len(yb))
             if log_step:
@@ -297,15 +300,24 @@ class Trainer:
             loss_sum, seen, correct, counted = self.distributed.sum(torch.tensor(
                 [loss_sum, sum(sizes), correct, stats[:, 3].sum().item()], dtype=torch.float64)).tolist()
             seen, counted = max(seen, 1), max(counted, 1)
-        # Only global-norm clipping has a threshold comparable to the global norm.
-        count_clipped = self.clip_mode == "norm" and self.clip_threshold > 0
         return {
             "train_loss": loss_sum / seen,
             "train_accuracy": correct / counted if self.classification else None,
             "grad_norm": stats[:, 1].sum().item() / steps,
-            "clip_fraction": (stats[:, 1] > self.clip_threshold).sum().item() / steps if count_clipped else None,
+            "clip_fraction": stats[:, 4].sum().item() / steps if self._counts_clipped() else None,
             "lr": lr,
         }
+
+    def _counts_clipped(self) -> bool:
+        # Only global-norm modes have a threshold comparable to the global norm.
+        return self.clip_mode == "autoclip" or (self.clip_mode == "norm" and self.clip_threshold > 0)
+
+    def _clipped(self, grad_norm: torch.Tensor) -> torch.Tensor:
+        """1 when this step's pre-clip norm exceeded τ (on the device), else 0."""
+        if not self._counts_clipped():
+            return grad_norm.new_zeros(())
+        tau = self.autoclip.last if self.clip_mode == "autoclip" else self.clip_threshold
+        return (grad_norm > tau).float()
 
     def _guard(self, probe, loss, grad_norm, good_state):
         """True when the step is finite. Otherwise stop before the update is applied (CPU) or roll

@@ -16,7 +16,9 @@ warm-up composes with every schedule. η_min = ``min_lr_factor`` · η₀. Past 
 LR holds its value at T − 1.
 
 - ``constant``        η₀.
-- ``step``            η₀ · γ^⌊t/s⌋ (He et al. 2016, ResNet: ÷10 at fixed points).
+- ``step``            η₀ · γ^⌊t/s⌋ (He et al. 2016, ResNet: ÷10 at fixed points). ``step_size``
+                      s unset: s = ⌈T'/3⌉, so the LR drops by γ at 1/3 and 2/3 of the steps after
+                      warm-up whatever the run's length (a fixed s longer than the run never decays).
 - ``multistep``       η₀ · γ^#{m ∈ milestones : m ≤ t}; milestones are fractions of T' if all < 1
                       (rounded to the nearest step), else steps.
 - ``exponential``     η₀ · exp(−κ t).
@@ -150,7 +152,8 @@ def _constant(cfg: ScheduleConfig, *, lr: float, steps: int, warmup_steps: int) 
 
 
 def _step(cfg: ScheduleConfig, *, lr: float, steps: int, warmup_steps: int) -> Curve:
-    return lambda t: lr * cfg.gamma ** (t // cfg.step_size)
+    size = cfg.step_size if cfg.step_size is not None else max(1, -(-steps // 3))
+    return lambda t: lr * cfg.gamma ** (t // size)
 
 
 def _milestone_steps(milestones: tuple[float, ...], steps: int) -> list[int]:

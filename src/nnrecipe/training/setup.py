@@ -17,6 +17,7 @@ from nnrecipe.config import Config, schedule_name
 from nnrecipe.errors import UserError
 from nnrecipe.models import build_model
 from nnrecipe.training.callbacks import Callback
+from nnrecipe.training.clipping import AutoClip, head_parameters
 from nnrecipe.training.distributed import world_size_from_env
 from nnrecipe.training.init import initialize
 from nnrecipe.training.loop import Trainer, call_model
@@ -162,11 +163,15 @@ def make_trainer(cfg: Config, model: nn.Module, *, task: str, train_rows: int,
         forward = CompiledForward(model, forward)
     if precision is not None and precision.scaler is not None:
         callbacks = [*callbacks, precision]  # a checkpoint saves the scaler's state
+    autoclip = AutoClip(cfg.clip.percentile) if cfg.clip.name == "autoclip" else None
+    if autoclip is not None:
+        callbacks = [*callbacks, autoclip]  # a checkpoint saves the norm history
     return Trainer(model=model, loss_fn=loss or loss_function(task, reg.label_smoothing),
                    optimizer=build_optimizer(model, cfg.optimizer, lr_scales=lr_scales), schedule=schedule,
                    augment=augment, forward=forward, accumulate=t.accumulate, precision=precision,
                    classification=task == "classification", clip_mode=cfg.clip.name,
-                   clip_threshold=cfg.clip.threshold,
+                   clip_threshold=cfg.clip.threshold, autoclip=autoclip,
+                   clip_exempt=head_parameters(model) if cfg.clip.name == "agc" and cfg.clip.exempt_head else frozenset(),
                    penalty=(lambda m: penalty(m, l1=reg.l1, l2=reg.l2)) if reg.l1 or reg.l2 else None,
                    callbacks=callbacks, log_every=cfg.train.log_every, nan_policy=cfg.train.nan_policy,
                    batching=batching)
