@@ -36,6 +36,8 @@ from nnrecipe.training.optim import build_optimizer
 from nnrecipe.training.setup import (architecture, initial_lr, loss_function, make_model, make_trainer,
                                      pick_device, seed_everything)
 
+LR_TEST_DECAY = 1e-4  # the LR range test's weight decay when the config has none
+
 
 class _ReportEpochs(Callback):
     """Feeds each epoch's validation loss to Optuna's pruner (via the search's `report`)."""
@@ -45,6 +47,13 @@ class _ReportEpochs(Callback):
 
     def on_epoch_end(self, trainer, logs):
         self.report(logs["epoch"], logs["val_loss"])
+
+
+def lr_test_decay(cfg: Config) -> float:
+    """The weight decay of the LR range test: the configured one, or `LR_TEST_DECAY` when that is 0.
+    Karpathy's recipe runs the search with "a small weight decay" on: without it the loss can fall
+    further at a high LR than it would in the real run, which has decay (AdamW's default 0.05)."""
+    return cfg.optimizer.weight_decay or LR_TEST_DECAY
 
 
 def _no_regularization(cfg: Config) -> Config:
@@ -104,10 +113,11 @@ def _steps(cfg: Config, data, tensors: dict, device, final: Path, *, storage, se
                                             seed=cfg.train.seed)
 
     model = fresh_model()
-    optimizer = build_optimizer(model, plain.optimizer)
+    decay = lr_test_decay(cfg)
+    optimizer = build_optimizer(model, plain.optimizer.model_copy(update={"weight_decay": decay}))
     found = lr_range_test(model, optimizer, loss_function(data.task), X["train"], y["train"],
                           batch_size=cfg.train.batch_size, seed=cfg.train.seed)
-    report["lr_find"] = found
+    report["lr_find"] = {**found, "weight_decay": decay}
     suggested = found["suggested_lr"]
 
     with atomic_dir(final) as tmp:
@@ -139,7 +149,8 @@ def _steps(cfg: Config, data, tensors: dict, device, final: Path, *, storage, se
         report["search"] = search
         best = search["best"]
         best_rows = histories.get((best["lr"], best["weight_decay"]), [])
-        report["diagnosis"] = diagnose_history(best_rows, task=data.task)
+        # The rows go into the report with the verdict: the curves it was read from.
+        report["diagnosis"] = {**diagnose_history(best_rows, task=data.task), "history": best_rows}
         report["curvature"] = _sharpness_note(at_init, best["lr"], rows=batch.stop)
         report["seconds"] = time.perf_counter() - started
         if storage is None:  # the study moves with the directory: record its final place

@@ -7,7 +7,9 @@ import yaml
 
 import nnrecipe
 from nnrecipe.cli import main
-from nnrecipe.doctor import _sharpness_note
+from nnrecipe.config import build_config
+from nnrecipe.doctor import LR_TEST_DECAY, _sharpness_note, lr_test_decay
+from nnrecipe.recipe.diagnosis import diagnose_history
 
 
 @pytest.mark.slow
@@ -21,8 +23,13 @@ def test_doctor_on_digits(tmp_path, capsys):
     report = json.loads((out / "doctor.json").read_text())
     assert report["initial_loss"]["ok"] and report["overfit_small"]["passed"]
     assert 1e-4 <= report["lr_find"]["suggested_lr"] <= 1e-1
+    assert report["lr_find"]["weight_decay"] == 0.05 and "(with weight decay 0.05)" in printed  # AdamW's default
     assert len(report["search"]["trials"]) == 9 and report["search"]["epochs"] == 2  # the flag reaches the trials
-    assert report["diagnosis"]["verdict"] in {"healthy", "overfitting", "underfitting"}
+    diagnosis = report["diagnosis"]  # read off the best trial's own two epochs
+    assert [row["epoch"] for row in diagnosis["history"]] == [1, 2]
+    assert {k: diagnosis[k] for k in ("verdict", "reasons", "advice")} == \
+        diagnose_history(diagnosis["history"], task="classification")
+    assert diagnosis["verdict"] != "insufficient history"
     curv = report["curvature"]
     assert curv["lambda_max"] > 0 and curv["lr"] == report["search"]["best"]["lr"] and curv["hvps"] == 30
     assert curv["lambda_max_times_lr"] == pytest.approx(curv["lambda_max"] * curv["lr"])
@@ -47,6 +54,11 @@ def test_search_epochs_out_of_range_is_refused(tmp_path, capsys):
         nnrecipe.doctor("digits", search_epochs=6, out=tmp_path / "api")
     assert main(["doctor", "--search-epochs", "0", "--out", str(tmp_path / "cli")]) == 2
     assert "--search-epochs" in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
+def test_the_lr_range_test_keeps_a_weight_decay():
+    assert lr_test_decay(build_config({"optimizer": {"weight_decay": 0.01}})) == 0.01
+    assert lr_test_decay(build_config({"optimizer": {"weight_decay": 0.0}})) == LR_TEST_DECAY > 0
 
 
 def test_the_sharpness_note_appears_past_two_over_eta():

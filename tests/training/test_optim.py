@@ -347,3 +347,55 @@ def test_default_lr_from_practice():
 def test_unknown_name_suggests_closest():
     with pytest.raises(UserError, match="adamw"):
         build_optimizer(Tiny(), OptimizerConfig(name="adamww"))
+
+
+# --- RAdam and Adadelta: 50 steps against the papers' update equations ---------------------------
+
+def _fifty_gradients() -> list[list[list[float]]]:
+    g = torch.Generator().manual_seed(0)
+    return [(torch.randn(1, 3, generator=g, dtype=F64) * (1 + 0.1 * t)).tolist() for t in range(50)]
+
+
+def test_radam_follows_liu_et_al_algorithm_2_for_50_steps():
+    """Liu et al. 2020, Algorithm 2: ρ∞ = 2/(1−β₂) − 1, ρ_t = ρ∞ − 2tβ₂ᵗ/(1−β₂ᵗ); if ρ_t > 5 the step
+    is η·r_t·m̂·l_t with r_t = √((ρ_t−4)(ρ_t−2)ρ∞ / ((ρ∞−4)(ρ∞−2)ρ_t)) and l_t = √(1−β₂ᵗ)/(√v + ε)
+    (ε where torch puts it), else the un-adapted η·m̂. β₂ = 0.9 reaches ρ_t > 5 at t = 6, so both
+    branches run."""
+    b1, b2, eps, lr = 0.9, 0.9, 1e-8, 0.05
+    grads = _fifty_gradients()
+    rho_inf = 2 / (1 - b2) - 1
+    th, m, v, want, adapted = _t(W0), torch.zeros(1, 3, dtype=F64), torch.zeros(1, 3, dtype=F64), [], []
+    for t, g in enumerate(map(_t, grads), start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        m_hat = m / (1 - b1**t)
+        rho_t = rho_inf - 2 * t * b2**t / (1 - b2**t)
+        if rho_t > 5:
+            r = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+            th = th - lr * r * m_hat * math.sqrt(1 - b2**t) / (v.sqrt() + eps)
+        else:
+            th = th - lr * m_hat
+        adapted.append(rho_t > 5)
+        want.append(th)
+    got = _run(_cfg("radam", lr=lr, betas=(b1, b2), eps=eps), grads)
+    assert not adapted[0] and adapted[-1]
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_adadelta_follows_zeiler_algorithm_1_for_50_steps():
+    """Zeiler 2012, Algorithm 1 (times torch's η): s ← ρs + (1−ρ)g², Δ = √(d + ε)/√(s + ε)·g,
+    d ← ρd + (1−ρ)Δ², θ ← θ − ηΔ."""
+    rho, eps, lr = 0.9, 1e-6, 1.0
+    grads = _fifty_gradients()
+    th, s, d, want = _t(W0), torch.zeros(1, 3, dtype=F64), torch.zeros(1, 3, dtype=F64), []
+    for g in map(_t, grads):
+        s = rho * s + (1 - rho) * g**2
+        delta = (d + eps).sqrt() / (s + eps).sqrt() * g
+        d = rho * d + (1 - rho) * delta**2
+        th = th - lr * delta
+        want.append(th)
+    got = _run(_cfg("adadelta", lr=lr, rho=rho, eps=eps), grads)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    assert not torch.allclose(want[-1], _t(W0), atol=1e-2)  # it moved: the comparison is not vacuous

@@ -139,7 +139,8 @@ def format_doctor_report(report: dict) -> str:
                           f"{acts['verdict']}" + (f" ({acts['fix']})" if acts.get("fix") else "")),
              _doctor_line("3 overfit small sample", of["passed"], f"{of['iterations']} iterations"
                           + (f"; {of['diagnosis']}" if of.get("diagnosis") else "")),
-             _doctor_line("4 LR range test", True, f"suggested lr {report['lr_find']['suggested_lr']:.2e}"),
+             _doctor_line("4 LR range test", True, f"suggested lr {report['lr_find']['suggested_lr']:.2e} "
+                          f"(with weight decay {report['lr_find']['weight_decay']:g})"),
              f"  {'trial':>5}  {'lr':>9}  {'weight_decay':>12}  {'val loss':>9}  state"]
     for t in sorted(search["trials"], key=lambda t: (t["value"] is None, t["value"] or 0.0)):
         value = "-" if t["value"] is None else f"{t['value']:.4f}"
