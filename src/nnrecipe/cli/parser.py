@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar; print only the run directory")
     p.add_argument("--ensemble", type=int, default=None, metavar="K",
                    help="train K members (seeds seed..seed+K-1, same split) and average their probabilities")
+    p.add_argument("--profile", nargs="?", const="on", choices=["on", "trace"], default=None,
+                   help="time each epoch's data loading, forward, backward, optimizer step and callbacks, "
+                        "samples/s and peak memory (metrics.json `profile`, the report); `--profile trace` "
+                        "also writes a torch.profiler Chrome trace of a few steps to RUN/profile/")
     p.add_argument("--tensorboard", action="store_true",
                    help="write TensorBoard event files to RUN/tensorboard/ (losses, accuracy, LR, gradient norm, "
                         "health statistics, the config); view with `tensorboard --logdir runs`")

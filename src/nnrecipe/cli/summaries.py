@@ -157,6 +157,20 @@ def format_doctor_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+def format_profile(p: dict) -> str:
+    """`nnrecipe fit --profile`: the share of the step time per phase, throughput, peak memory."""
+    phases = {k[: -len("_seconds")]: v for k, v in p.items() if k.endswith("_seconds") and v}
+    busy = sum(phases.values()) or 1.0
+    shares = "  ".join(f"{k} {v / busy:.0%}" for k, v in phases.items())
+    rate = f"{p['samples_per_second']:,.0f} samples/s" if p.get("samples_per_second") else "no steps"
+    memory = "".join(f", peak {name} {p[key]:,.0f} MiB" for name, key in (("RSS", "peak_rss_mb"), ("CUDA", "peak_cuda_mb"))
+                     if p.get(key) is not None)
+    lines = [f"profile: {shares} of {busy:.2f} s of steps; {rate}{memory}"]
+    if p.get("trace"):
+        lines.append(f"profile trace: {p['trace']} (chrome://tracing or Perfetto), top operators in profile/operators.txt")
+    return "\n".join(lines + list(p.get("warnings") or []))
+
+
 def format_curvature(r: dict) -> str:
     """`nnrecipe curvature`: the spectrum of `nnrecipe.curvature`'s result."""
     top = ", ".join(f"{v:.4g}" for v in r["eigenvalues"])

@@ -152,6 +152,7 @@ class TrainConfig(_Section):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     log_every: int = Field(50, ge=1)  # steps between host syncs for progress/grad-norm logging
     curvature_every: int = Field(0, ge=0)  # epochs between λmax / Hessian-trace measurements (0: off)
+    profile: Literal["off", "on", "trace"] = "off"  # per-epoch phase times (on); + a torch.profiler trace (trace)
     nan_policy: Literal["stop", "skip"] = "stop"  # skip: drop the non-finite step and halve the LR
     scale_lr: bool = False  # linear scaling rule: η = η_ref · batch_size / reference_batch_size
     reference_batch_size: int = Field(64, ge=1)
@@ -166,6 +167,12 @@ class TrainConfig(_Section):
     workers: int = Field(0, ge=0)  # DataLoader worker processes (loader=dataloader)
     pin_memory: Literal["auto"] | bool = "auto"  # page-locked batches; auto: on for CUDA
     persistent_workers: bool = False  # keep DataLoader workers alive between epochs
+
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _profile_switch(cls, value):
+        # YAML reads a bare on/off as a boolean: `--set train.profile=on` must still mean "on"
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 
 class TextAugmentConfig(_Section):

@@ -47,6 +47,7 @@ class Word2VecTask(Task):
         raise UserError("a word2vec run holds word vectors, not a predictor", str(run_dir), self.instead)
     data_parallel = False
     why_not_parallel = ONE_PROCESS
+    profiles = False  # its sparse SGD loop is not the Trainer's steps
 
     def check(self, cfg: Config) -> None:
         if cfg.data.lazy:
