@@ -14,7 +14,7 @@ Per epoch, wall-clock seconds (``time.perf_counter``) spent in each phase of the
 steps, is not counted), ``peak_rss_mb`` the process's peak resident memory so far
 (``getrusage``'s ``ru_maxrss``), ``peak_cuda_mb`` ``torch.cuda.max_memory_allocated`` on CUDA.
 When the data phase is more than `DATA_SHARE_LIMIT` (30 %) of an epoch's step time a warning is
-logged: the model waits for its input.
+logged (once per fit, at the first such epoch): the model waits for its input.
 
 On an accelerator, kernels run asynchronously, so each phase boundary synchronizes the device
 while profiling (that is the price of attributing time to phases; with ``profile: off`` nothing
@@ -138,7 +138,7 @@ class StepProfiler(Callback):
                "peak_cuda_mb": torch.cuda.max_memory_allocated(self.device) / 2**20 if self._sync else None}
         self.rows.append(row)
         share = self._seconds["data"] / busy if busy > 0 else 0.0
-        if share > DATA_SHARE_LIMIT:
+        if share > DATA_SHARE_LIMIT and not self.warnings:  # once per fit: the rows show every epoch's share
             msg = (f"warning: waiting for data took {share:.0%} of the training steps' time in epoch {logs['epoch']} "
                    "(use data.lazy with more workers, or in-memory data)")
             self.warnings.append(msg)
