@@ -107,7 +107,10 @@ def _predictor_rows(run: Run, data) -> Rows:
                             "pass images to embed with --data (an image folder or .npz)")
         labels = _class_labels(y, run.class_names) if run.task == "classification" else None
         return Rows(X, labels, [str(i) for i in range(len(X))], "test split")
-    X, y = read_features(run, str(data), labelled=False)
+    try:  # labels are optional here; a real problem resurfaces in the unlabelled read
+        X, y = read_features(run, str(data), labelled=True)
+    except UserError:
+        X, y = read_features(run, str(data), labelled=False)
     labels = _given_labels(y) if run.task == "classification" else None
     return Rows(torch.as_tensor(run.standardize(X), dtype=torch.float32), labels,
                 [str(i) for i in range(len(X))], str(data))
