@@ -24,7 +24,7 @@ from nnrecipe.generative import load_images
 from nnrecipe.errors import UserError
 from nnrecipe.tasks import task_for_info
 from nnrecipe.word_vectors import load_vectors
-from testutil import fit_tiny_memory_lstm, write_csv
+from testutil import TINY_SEQ, fit_tiny_memory_lstm, set_args, write_csv
 
 FILES = {"embedding.json", "embedding.csv", "tensors.tsv", "metadata.tsv", "projector_config.pbtxt", "tsne.png",
          "pca.png"}
@@ -174,3 +174,11 @@ def test_sequence_classifier_pooled_representation(tmp_path):
     run = nnrecipe.load(out)
     r = nnrecipe.embed(run, out=tmp_path / "e", samples=60)
     assert r["dim"] == run.model.head.in_features and r["rows"] == 60 and r["knn_accuracy"] is not None
+
+
+def test_a_language_model_is_refused_after_loading(tmp_path, capsys):
+    out = tmp_path / "lm"
+    assert main(["fit", "--data", "seq:charlm", "--model", "lstm", "--epochs", "1", "--quiet",
+                 *set_args(TINY_SEQ), "--out", str(out)]) == 0
+    _clean_error(main(["embed", str(out)]), capsys, "a language model has one vector per token")
+    assert not (out / "embedding").exists()

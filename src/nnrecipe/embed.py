@@ -128,7 +128,8 @@ def _text_labels(run: Run, source: str) -> np.ndarray | None:
 def _sequence_rows(run: Run, data) -> Rows:
     kind = run.info["sequence"]["kind"]
     if kind != "classify":
-        raise UserError(f"a {kind} run has one vector per token, not one per row", str(run.dir),
+        what = "a language model" if kind == "lm" else "a seq2seq model"
+        raise UserError(f"{what} has one vector per token, not one per row", str(run.dir),
                         "embed a sequence classifier (or a tabular, image, autoencoder or word2vec run)")
     if data is None:
         X, y = task_for_info(run.info).rebuild_splits(run, None)["test"]

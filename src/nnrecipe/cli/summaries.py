@@ -185,7 +185,7 @@ def format_embedding(r: dict) -> str:
                if r["knn_accuracy"] is not None else "not measurable (a class with one row)")
         lines += [f"adjusted Rand index (clusters vs labels): {ari}", f"k-NN accuracy: {knn}"]
     else:
-        lines.append("no labels: no ARI, no k-NN accuracy")
+        lines.append("no class labels: no ARI, no k-NN accuracy")
     maps = "t-SNE, PCA" + (", UMAP" if r["umap"] else " (UMAP: pip install umap-learn)")
     lines.append(f"maps: {maps}; wrote {r['out']} ({', '.join(r['files'])})")
     return "\n".join(lines)
