@@ -16,15 +16,15 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+from testutil import TINY_SEQ, fit_tiny_memory_lstm, set_args, write_csv
 
 import nnrecipe
 from nnrecipe.cli import main
 from nnrecipe.config import resolve_config
-from nnrecipe.generative import load_images
 from nnrecipe.errors import UserError
+from nnrecipe.generative import load_images
 from nnrecipe.tasks import task_for_info
 from nnrecipe.word_vectors import load_vectors
-from testutil import TINY_SEQ, fit_tiny_memory_lstm, set_args, write_csv
 
 FILES = {"embedding.json", "embedding.csv", "tensors.tsv", "metadata.tsv", "projector_config.pbtxt", "tsne.png",
          "pca.png"}

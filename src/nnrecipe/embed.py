@@ -192,7 +192,7 @@ def _named(model: nn.Module, layer: str | None) -> tuple[nn.Module, str]:
         linear = [name for name, m in modules.items() if isinstance(m, nn.Linear)]
         if not linear:
             raise UserError("the model has no nn.Linear layer to take the penultimate features from", "--layer",
-                            "name a module: " + ", ".join(list(n for n in modules if n)[:_SHOWN_NAMES]))
+                            "name a module: " + ", ".join([n for n in modules if n][:_SHOWN_NAMES]))
         return modules[linear[-1]], f"input of '{linear[-1]}' (the last Linear layer)"
     if layer not in modules or not layer:
         names = [n for n in modules if n]
@@ -239,7 +239,9 @@ def _features(run: Run | None, family: str, rows: Rows, layer: str | None) -> tu
     device = next(model.parameters(), torch.empty(0)).device
     X = rows.inputs.to(device)
     if family == "autoencoder":
-        encode = lambda m, xb: m.encode(xb)[0]  # noqa: E731 — z, or a VAE's mean μ
+        def encode(m, xb):  # z, or a VAE's mean μ
+            return m.encode(xb)[0]
+
         if layer is None:
             with torch.no_grad():
                 codes = predict_logits(model, X, batch_size=BATCH, forward=encode)
