@@ -186,6 +186,26 @@ def format_curvature(r: dict) -> str:
         f"{r['hvps_density']} density), {r['seconds']:.2f} s"])
 
 
+def format_embedding(r: dict) -> str:
+    """`nnrecipe embed`: the measures of `nnrecipe.embed`'s result and where the files went."""
+    ev = r["explained_variance"]
+    shown = ", ".join(f"{v:.3f}" for v in ev[:5])
+    sil = f"{r['silhouette']:.3f}" if r["silhouette"] is not None else "undefined"
+    lines = [f"features: {r['features']}, {r['rows']} rows x {r['dim']} ({r['source']})",
+             f"PCA explained variance: {shown}{' ...' if len(ev) > 5 else ''} (first 2: {sum(ev[:2]):.1%})",
+             f"k-means: k = {r['k']} by silhouette ({sil})"]
+    if r["labels"]:
+        ari = f"{r['ari']:.3f}" if r["ari"] is not None else "-"
+        knn = (f"{r['knn_accuracy']:.4f} ({r['knn']['neighbors']}-NN, {r['knn']['folds']}-fold CV)"
+               if r["knn_accuracy"] is not None else "not measurable (a class with one row)")
+        lines += [f"adjusted Rand index (clusters vs labels): {ari}", f"k-NN accuracy: {knn}"]
+    else:
+        lines.append("no class labels: no ARI, no k-NN accuracy")
+    maps = "t-SNE, PCA" + (", UMAP" if r["umap"] else " (UMAP: pip install umap-learn)")
+    lines.append(f"maps: {maps}; wrote {r['out']} ({', '.join(r['files'])})")
+    return "\n".join(lines)
+
+
 def format_bowl(r: dict) -> str:
     """`nnrecipe bowl`: steps to tolerance per optimizer next to theory."""
     lines = [f"bowl: kappa {r['kappa']:g}, rotated {r['angle']:g} deg, steps to f/f0 < {r['tol']:g} "

@@ -6,7 +6,8 @@ diagnosis, training health, the profile (``train.profile``), then by kind of run
 ROC/PR curves, calibration, per-class table), regression (metrics, residuals), sequence (metrics,
 examples, attention), tagging (metrics, tag confusion matrix, per-tag table, entity types, examples),
 captioning (BLEU, captions against references, sample images with per-word attention),
-ensemble members; and the compression table. A section whose file is
+ensemble members; the compression table, and the embedding (`nnrecipe embed`) when RUN/embedding/
+holds one. A section whose file is
 missing says "Not available" instead of failing. Figures are PNGs embedded as base64 data URIs;
 the page has no script and loads nothing from anywhere (it opens offline, and its CSP forbids it).
 """
@@ -48,6 +49,8 @@ def _sections(run: RunFiles) -> list[tuple[str, str, str]]:
     if run.members:
         parts.append(sections.members(run))
     parts.append(sections.compression(run))
+    if run.embedding is not None:  # only once `nnrecipe embed` has written RUN/embedding/
+        parts.append(sections.embedding(run))
     return parts
 
 

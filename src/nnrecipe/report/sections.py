@@ -238,6 +238,25 @@ def compression(run: RunFiles) -> tuple[str, str, str]:
     return "compression", "Compression", body
 
 
+def embedding(run: RunFiles) -> tuple[str, str, str]:
+    """`nnrecipe embed`'s measures and its t-SNE picture (RUN/embedding/)."""
+    e = run.embedding
+    knn = e.get("knn") or {}
+    rows = [["features", f"{e.get('features')}, {e.get('rows')} rows × {e.get('dim')} ({e.get('source')})"],
+            ["PCA explained variance (first 2)", sum((e.get("explained_variance") or [])[:2])],
+            ["k-means k (by silhouette)", e.get("k")], ["silhouette", e.get("silhouette")],
+            ["adjusted Rand index vs labels", e.get("ari")],
+            [f"k-NN accuracy ({knn.get('neighbors')}-NN, {knn.get('folds')}-fold CV)" if knn else "k-NN accuracy",
+             e.get("knn_accuracy")]]
+    body = table(["", "value"], rows)
+    png = run.dir / "embedding" / "tsne.png"
+    if png.is_file():
+        body += image(png.read_bytes(), "t-SNE of the features, by label and by k-means cluster")
+    else:
+        body += not_available("no embedding/tsne.png")
+    return "embedding", "Embedding", body
+
+
 def members(run: RunFiles) -> tuple[str, str, str]:
     keys = headline_keys(run)
     rows = [[i, m.get("seed"), m.get("epochs_run")] + [(m.get("test") or {}).get(k) for k in keys]
