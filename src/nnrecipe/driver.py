@@ -37,6 +37,7 @@ from nnrecipe.tasks.text_augmentation import refuse_text_augmentation
 from nnrecipe.training.callbacks import EarlyStopping, History, ProgressBar
 from nnrecipe.training.distributed import (attach as attach_distributed, join as join_distributed,
                                            teardown as teardown_distributed, world_size_from_env)
+from nnrecipe.training.init import LEARNED
 from nnrecipe.training.profiling import StepProfiler
 from nnrecipe.training.setup import initial_lr, make_trainer, pick_device, seed_everything
 from nnrecipe.training.tensorboard import TensorBoardLogger
@@ -112,6 +113,10 @@ def fit_config(cfg: Config, *, out, progress: bool, resume: bool = False,
     if cfg.train.profile != "off" and not task.profiles:
         raise UserError(f"train.profile times the Trainer's steps; {task.name} trains with a loop of its own",
                         "train.profile", "drop --profile (the run's metrics.json still has train_seconds)")
+    if cfg.init.name in LEARNED and (not task.learns_init or cfg.data.lazy):
+        raise UserError(f"init.name {cfg.init.name} learns weight scales for in-memory tabular/image fits, not "
+                        + ("data.lazy" if task.learns_init else task.name), "init.name",
+                        "use init.name=lsuv (data-driven, no targets needed) or the default auto")
     if cfg.train.ensemble > 1 and not task.ensembles:
         raise UserError(f"ensembles of {task.name} models are not supported", "train.ensemble", "use 1")
     if world_size_from_env() > 1 and not task.data_parallel:

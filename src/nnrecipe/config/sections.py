@@ -85,6 +85,14 @@ class InitConfig(_Section):
     zero_init_residual: bool = True
     gate_bias: Literal["one", "chrono"] = "one"  # LSTM/GRU gate biases: forget bias 1, or chrono init
     chrono_max: int | None = Field(None, ge=3)  # chrono: longest dependency T_max (None: input length)
+    base: str = "auto"  # metainit/gradinit: the draw whose scales they then learn (any other init.name)
+    learn_steps: int = Field(100, ge=1)  # metainit/gradinit: optimization steps on the scales
+    learn_batches: int = Field(4, ge=2)  # metainit/gradinit: training batches (of train.batch_size) they cycle
+    metainit_lr: float = Field(0.1, gt=0)  # metainit: signed step on each ‖W‖ (the paper's 0.1)
+    metainit_momentum: float = Field(0.9, ge=0, lt=1)
+    gradinit_lr: float = Field(1e-2, gt=0)  # gradinit: Adam's τ on the scales α
+    gradinit_gamma: float | None = Field(None, gt=0)  # gradinit: bound γ on ‖g‖_p; None: its value at the draw
+    gradinit_min_scale: float = Field(0.01, gt=0)  # gradinit: α ≥ α_min
 
 
 class OptimizerConfig(_Section):

@@ -33,7 +33,7 @@ from nnrecipe.training.data_loading import close_streams, first_rows, training_d
 from nnrecipe.training.loop import predict_logits
 from nnrecipe.training.peft import setup_peft
 from nnrecipe.training.precision import compile_status
-from nnrecipe.training.setup import architecture, check_output_shape, make_model
+from nnrecipe.training.setup import architecture, check_output_shape, learn_init, loss_function, make_model
 from nnrecipe.training.transfer import (Unfreezer, discriminative_scales, frozen_count, layer_groups,
                                         load_pretrained, transfer_weights)
 
@@ -48,6 +48,7 @@ class TabularData:
 class TabularTask(Task):
     name = "tabular"
     ensembles = True
+    learns_init = True
     commands = frozenset({"predict", "evaluate", "calibrate", "compress", "attack", "export", "summary", "doctor",
                           "curvature", "embed"})
     holds = "tabular or image model"
@@ -69,6 +70,8 @@ class TabularTask(Task):
     def loop(self, cfg: Config, model, data: TabularData, member: Member) -> Loop:
         p, device = data.prepared, member.device
         X_train, y_train = data.tensors["train"]
+        learned = learn_init(cfg, model, X_train, y_train, loss=member.provided.loss or
+                             loss_function(p.task, cfg.regularization.label_smoothing))
         transfer, unfreezer, lr_scales = _transfer(cfg, model, p)
         model, peft, lr_scales = setup_peft(model, cfg, transfer, lr_scales)  # unchanged when peft.method is none
         health = HealthMonitor(every=cfg.train.log_every, log=member.progress)  # warnings logged while progress shows
@@ -86,7 +89,7 @@ class TabularTask(Task):
                     augment=augment, lr_scales=lr_scales, callbacks=callbacks,
                     columns=History.columns + CURVATURE_COLUMNS if every else None, health=health, diagnose=p.task, rows=len(y_train), close=close, model=model,
                     extras={"transfer": transfer, "unfreezer": unfreezer, "peft": peft, "health": health,
-                            "augmented": augment is not None})
+                            "augmented": augment is not None, "init": learned})
 
     def evaluate(self, cfg: Config, model, data: TabularData, fitted: Fitted, member: Member) -> Evaluated:
         p, tensors, extras = data.prepared, data.tensors, fitted.extras
@@ -103,6 +106,8 @@ class TabularTask(Task):
                    "compile": compile_status(fitted.trainer.forward),
                    "split_sizes": {split: len(tensors[split][1]) for split in ("train", "val", "test")}}
         transfer, peft = extras["transfer"], extras["peft"]
+        if extras["init"] is not None:
+            metrics["init"] = extras["init"]
         if transfer is not None:
             unfreezer = extras["unfreezer"]
             transfer["events"] = unfreezer.events if unfreezer is not None else []

@@ -47,6 +47,12 @@ start as the identity (γ = 1, β = 0). The draws are torch's own (``torch.nn.in
   statistics, is the identity). The head is rescaled too (as in
   the paper), so its logits start with unit variance.
 
+- ``metainit`` / ``gradinit`` - draw with ``cfg.base`` (default ``auto``; ``keep`` for a user's own
+  weights), then learn one scale per weight tensor on a few training batches of the run's loss
+  (`nnrecipe.training.learned_init`: Dauphin & Schoenholz 2019; Zhu et al. 2021). The learning
+  needs targets and the loss, so the task runs it after building the model
+  (`nnrecipe.training.setup.learn_init`).
+
 Recurrent layers (``nn.RNN``/``LSTM``/``GRU``) follow the usual recipe whatever ``cfg.name`` says:
 each gate's block of ``weight_hh`` orthogonal (its repeated application neither blows up nor
 vanishes), ``weight_ih`` Xavier-uniform, biases 0 except the LSTM forget gate's input bias 1
@@ -166,7 +172,7 @@ INITIALIZERS: dict[str, WeightInit] = {
     "lsuv": lsuv_start,
     "torch": torch_default,
 }
-
+LEARNED = ("metainit", "gradinit")  # `init.base`'s draw, then `nnrecipe.training.learned_init` on batches
 
 # --- model-level passes ---------------------------------------------------------------------------
 
@@ -245,12 +251,18 @@ def initialize(model: nn.Module, cfg: InitConfig, *, activation: str, negative_s
     `activation` is the hidden layers' nonlinearity (it sets gains); `data` is a batch of inputs,
     required by ``lsuv`` only.
     """
+    if cfg.name in LEARNED:  # draw with the base; the task then learns the scales with its loss
+        if cfg.base in (*LEARNED, "lsuv"):
+            raise UserError(f"init.base '{cfg.base}' is not a plain draw", "init.base",
+                            "use one of auto, xavier_uniform, kaiming_normal, orthogonal, normal, torch, keep")
+        cfg = cfg.model_copy(update={"name": cfg.base})
     if cfg.name == "keep":  # the weights the model came with (the default for a user's own module)
         return
     if cfg.name not in INITIALIZERS:
-        match = difflib.get_close_matches(cfg.name, list(INITIALIZERS), n=1)
+        match = difflib.get_close_matches(cfg.name, [*INITIALIZERS, *LEARNED], n=1)
         raise UserError(f"unknown initializer '{cfg.name}'", "init.name",
-                        f"did you mean '{match[0]}'?" if match else f"choose one of keep, {', '.join(INITIALIZERS)}")
+                        f"did you mean '{match[0]}'?" if match else
+                        f"choose one of keep, {', '.join([*INITIALIZERS, *LEARNED])}")
     if cfg.name == "lsuv" and data is None:
         raise ValueError("init 'lsuv' needs a data batch: initialize(..., data=X[:batch])")
     default_gain(activation, negative_slope=negative_slope)  # fail early on an unknown activation

@@ -6,7 +6,9 @@ checks) gets the same model, init, optimizer groups, schedule and clipping for t
 
 from __future__ import annotations
 
+import logging
 import random
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -19,12 +21,15 @@ from nnrecipe.models import build_model
 from nnrecipe.training.callbacks import Callback
 from nnrecipe.training.clipping import AutoClip, head_parameters
 from nnrecipe.training.distributed import world_size_from_env
-from nnrecipe.training.init import initialize
+from nnrecipe.training.init import LEARNED, initialize
+from nnrecipe.training.learned_init import finite_report, gradinit, metainit
 from nnrecipe.training.loop import Trainer, call_model
 from nnrecipe.training.optim import build_optimizer, default_lr
 from nnrecipe.training.precision import CompiledForward, Precision, channels_last_forward, wants_channels_last
 from nnrecipe.training.regularization import penalty
 from nnrecipe.training.schedules import build_schedule
+
+logger = logging.getLogger(__name__)
 
 
 def seed_everything(seed: int) -> None:
@@ -103,6 +108,35 @@ def make_model(cfg: Config, arch: dict, *, device: torch.device, init_batch: tor
     initialize(model, cfg.init, activation=cfg.model.activation, negative_slope=cfg.model.negative_slope,
                data=init_batch)
     return model
+
+
+ADAM_FAMILY = ("adam", "adamw", "radam", "adam_hd")  # first step ≈ η·sign(g): GradInit's A[g], p = 1
+
+
+def learn_init(cfg: Config, model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, loss: Callable) -> dict | None:
+    """``init.name`` metainit / gradinit: learn the weight scales of `model` in place on the first
+    ``init.learn_batches`` batches of (X, y) with the run's `loss`; their statistics (None for
+    every other init)."""
+    i = cfg.init
+    if i.name not in LEARNED:
+        return None
+    B = cfg.train.batch_size
+    batches = [(X[k:k + B], y[k:k + B]) for k in range(0, min(len(y), i.learn_batches * B), B)]
+    batches = [b for b in batches if len(b[1]) > 1] or [(X, y)]  # BatchNorm in eval mode is fine; 1-row slices are not
+    if i.name == "metainit":
+        report = metainit(model, batches, loss, steps=i.learn_steps, lr=i.metainit_lr, momentum=i.metainit_momentum)
+    else:
+        report = gradinit(model, batches, loss, steps=i.learn_steps, step_lr=initial_lr(cfg), lr=i.gradinit_lr,
+                          adam_step=cfg.optimizer.name in ADAM_FAMILY, gamma=i.gradinit_gamma,
+                          min_scale=i.gradinit_min_scale)
+    if not finite_report(report):
+        raise UserError(f"{i.name} produced non-finite weight scales", "init.name",
+                        f"use another init.base, or lower init.{i.name}_lr")
+    logger.info("%s: %s %.4g -> %.4g in %d steps (scales %s)", i.name, report["objective"], report["before"],
+                report["after"], report["steps"],
+                ", ".join(f"{v:.3g}" for v in list(report["scales"].values())[:6])
+                + (" ..." if len(report["scales"]) > 6 else ""))
+    return report
 
 
 @torch.no_grad()
