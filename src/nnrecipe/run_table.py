@@ -136,7 +136,7 @@ def _model_name(run_dir: Path, config: dict, info: dict, metrics: dict) -> str |
 
 def _task_of_config(config: dict) -> str | None:
     try:
-        return task_name(build_config(config, where=str("config.yaml")))
+        return task_name(build_config(config, where="config.yaml"))
     except (UserError, ValueError, TypeError):
         return None
 
