@@ -104,6 +104,17 @@ def test_exports_only_what_is_new_and_skips_incomplete_runs(root, uri, tmp_path)
     assert len(client.search_runs([first["experiment_id"]])) == 5  # 3 runs + 2 members, once
 
 
+def test_a_class_name_mlflow_refuses_is_renamed(root, uri, tmp_path):
+    copy = tmp_path / "runs" / "digits"
+    shutil.copytree(root / "digits", copy)
+    metrics = json.loads((copy / "metrics.json").read_text())
+    metrics["test"]["per_class"] = {"c++ (rare)": {"f1": 0.25}}
+    (copy / "metrics.json").write_text(json.dumps(metrics))
+    result = nnrecipe.export_runs_mlflow(tmp_path / "runs", tracking_uri=uri)
+    run = mlflow.MlflowClient(tracking_uri=uri).get_run(result["exported"][0]["run_id"])
+    assert run.data.metrics["test.per_class.c__ _rare_.f1"] == 0.25
+
+
 def test_cli(root, uri, capsys):
     assert main(["runs", "export", str(root), "--mlflow", "--tracking-uri", uri, "--filter", "data=diabetes"]) == 0
     out = capsys.readouterr().out

@@ -5,7 +5,8 @@ Per run directory, one MLflow run (named after the directory) in the experiment 
   params     the config flattened to dotted keys (``optimizer.lr``), values as text
   metrics    each history.csv column per epoch (step = epoch; an empty cell is not logged) and,
              once, metrics.json's numeric leaves (``test.accuracy``; a name history.csv also has,
-             such as ``lr``, gets the prefix ``final.``)
+             such as ``lr``, gets the prefix ``final.``; characters MLflow refuses in a name, as
+             in a class called ``c++``, become ``_``)
   artifacts  the run directory's files, without checkpoints/ and tensorboard/ (resume state and
              event files, not results)
   tags       nnrecipe.path (the absolute directory), nnrecipe.task, nnrecipe.status,
@@ -23,6 +24,7 @@ active run.
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 from nnrecipe.errors import UserError
@@ -31,6 +33,13 @@ from nnrecipe.run_table import read_record, runs
 SKIP_ARTIFACTS = {"checkpoints", "tensorboard"}
 PARAMS_PER_BATCH, METRICS_PER_BATCH = 100, 1000  # MLflow's log_batch limits
 PARAM_VALUE_LIMIT = 6000  # MLflow's longest param value (longer ones are cut, with a marker)
+_NOT_IN_NAMES = re.compile(r"[^\w.\- :/]")  # MLflow refuses other characters in metric names
+
+
+def metric_name(key: str) -> str:
+    """A metrics.json key as an MLflow metric name: a class name with, say, '+' in
+    ``test.per_class.<class>.f1`` gets '_' for each character MLflow does not allow."""
+    return _NOT_IN_NAMES.sub("_", key)
 
 
 def _mlflow():
@@ -62,7 +71,7 @@ def _metrics_of(run_dir: Path, record: dict, Metric, timestamp: int) -> list:
     out = [Metric(key=key, value=value, timestamp=timestamp, step=int(row["epoch"]))
            for row in history for key, value in row.items() if key != "epoch"]
     for key, value in record["metrics"].items():
-        name = f"final.{key}" if key in columns else key
+        name = f"final.{key}" if key in columns else metric_name(key)
         out.append(Metric(key=name, value=float(value), timestamp=timestamp, step=0))
     return out
 
