@@ -17,8 +17,11 @@ from nnrecipe.errors import TrainingDiverged, UserError
 from nnrecipe.inference import evaluate, predict
 from nnrecipe.driver import fit, resume
 from nnrecipe.onnx_export import export_onnx
+from nnrecipe.mlflow_export import export_runs_mlflow
 from nnrecipe.report.html import report as make_report
+from nnrecipe.run_comparison import compare_runs
 from nnrecipe.run import Run
+from nnrecipe.run_table import runs
 from nnrecipe.tasks import load
 from nnrecipe.word_vectors import analogy, evaluate_analogies, load_vectors, similar
 
@@ -27,4 +30,4 @@ __version__ = "0.1.0"
 __all__ = ["Config", "Run", "TrainingDiverged", "UserError", "attack", "doctor", "evaluate", "fit", "load", "predict",
            "make_report", "resolve_config", "__version__", "export_onnx",
            "analogy", "evaluate_analogies", "load_vectors", "similar", "compress", "resume",
-           "curvature", "bowl", "embed"]
+           "curvature", "bowl", "embed", "runs", "compare_runs", "export_runs_mlflow"]

@@ -17,6 +17,20 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
+RUNS_ACTIONS = ("list", "compare", "export")
+
+
+class _TopParser(_Parser):
+    """`nnrecipe runs [DIR]` lists; `nnrecipe runs compare|export …` are actions: anything else
+    after `runs` (a DIR, a flag, nothing) is the list action's, so ``list`` goes in front of it."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = list(sys.argv[1:] if args is None else args)
+        if args[:1] == ["runs"] and (len(args) == 1 or args[1] not in (*RUNS_ACTIONS, "-h", "--help")):
+            args = ["runs", "list", *args[1:]]
+        return super().parse_known_args(args, namespace)
+
+
 def _data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None, metavar="SOURCE",
                    help="bundled name (digits [default], breast_cancer, wine, iris, diabetes), a .csv "
@@ -87,7 +101,7 @@ def _flag_sets(args) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="nnrecipe", description="Train, calibrate and evaluate neural networks the way "
+    parser = _TopParser(prog="nnrecipe", description="Train, calibrate and evaluate neural networks the way "
                      "practitioners do, and keep the evidence in a run directory.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -360,6 +374,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=None, metavar="N",
                    help="steps before giving up (default 20 × gradient descent's theory)")
     p.add_argument("--out", default="bowl", metavar="DIR", help="output folder (default ./bowl)")
+
+    _runs_parser(sub)
     return parser
+
+
+def _runs_parser(sub) -> None:
+    runs = sub.add_parser("runs", help="the runs registry: a table of every run under runs/, compare runs, "
+                          "export them to MLflow",
+                          description="`nnrecipe runs [DIR]` lists every run directory under DIR (default "
+                          "./runs): data, model, task, status (complete, INCOMPLETE, diverged), best epoch, "
+                          "headline test metric, test ECE, wall time, date, read from the run directories "
+                          "themselves (DIR/.nnrecipe-index.json is only a cache). `runs compare A B …` and "
+                          "`runs export --mlflow` are the other actions.")
+    actions = runs.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    p = actions.add_parser("list", help="the table of runs (the default action)")
+    p.add_argument("dir", nargs="?", default=None, metavar="DIR", help="folder of run directories (default ./runs)")
+    p.add_argument("--sort", default=None, metavar="KEY",
+                   help="best first by a metrics.json key (test.accuracy: higher first; test.rmse, ece, "
+                        "wall_seconds: lower first), date (newest first), or a field / config key (ascending)")
+    p.add_argument("--reverse", action="store_true", help="reverse the order")
+    p.add_argument("--filter", dest="filters", action="append", default=[], metavar="KEY=VALUE",
+                   help="keep the runs whose config key (model.name=lstm, optimizer.lr=0.001) or field "
+                        "(task=tabular, status=diverged, model=lstm: the model built) equals VALUE; repeatable")
+    p.add_argument("--json", action="store_true", help="print the records as JSON (with config and metrics)")
+    p.add_argument("--no-index", action="store_true", help="read every run, neither using nor writing the index cache")
+
+    p = actions.add_parser("compare", help="config differences and metrics of two or more runs side by side",
+                           description="The config keys whose values differ (only those), the test metrics "
+                           "side by side with the best marked, and with --out the HTML comparison of "
+                           "`nnrecipe report` (learning curves overlaid).")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories, or names under --dir")
+    p.add_argument("--dir", default=None, metavar="DIR", help="where names are looked up (default ./runs)")
+    p.add_argument("--out", default=None, metavar="FILE.html", help="also write the HTML comparison there")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+
+    p = actions.add_parser("export", help="log every finished run to MLflow (params, per-epoch metrics, artifacts)",
+                           description="Logs each finished run under DIR to an MLflow tracking server: the "
+                           "config as params, history.csv per epoch and metrics.json as metrics, the run's files "
+                           "as artifacts (not checkpoints/). Runs already exported unchanged are skipped. Needs "
+                           "`pip install \"nnrecipe[mlflow]\"`.")
+    p.add_argument("dir", nargs="?", default=None, metavar="DIR", help="folder of run directories (default ./runs)")
+    p.add_argument("--mlflow", action="store_true", required=True, help="export to MLflow (the one target)")
+    p.add_argument("--tracking-uri", default=None, metavar="URI",
+                   help="MLflow tracking URI, e.g. http://mlflow:5000 or sqlite:///mlflow.db "
+                        "(default: MLflow's, $MLFLOW_TRACKING_URI)")
+    p.add_argument("--experiment", default="nnrecipe", metavar="NAME", help="MLflow experiment (default nnrecipe)")
+    p.add_argument("--filter", dest="filters", action="append", default=[], metavar="KEY=VALUE",
+                   help="export only the matching runs (as for the list)")
 
 

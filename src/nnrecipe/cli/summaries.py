@@ -220,3 +220,76 @@ def format_bowl(r: dict) -> str:
     lines.append(f"sgd at lr {d['lr']:.4g} > 2/lambda_max = {d['threshold_lr']:g}: "
                  + (f"diverged after {d['steps_run']} steps" if d["diverged"] else "did not diverge"))
     return "\n".join(lines)
+
+
+def _cell(value, spec: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return format(value, spec or ".4g")
+    return str(value)
+
+
+def _wall(seconds) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.1f} s" if seconds < 600 else f"{seconds / 60:.1f} min"
+
+
+def _text_table(header: tuple[str, ...], body: list[tuple[str, ...]], *, right: set[int] = frozenset()) -> list[str]:
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+
+    def line(row) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+
+    return [line(header), "-" * len(line(header)), *map(line, body)]
+
+
+def format_runs_table(records: list[dict], *, root: str) -> str:
+    """`nnrecipe runs`: one line per run record (`nnrecipe.runs`): the headline metric is named,
+    since it differs between tasks (accuracy, r2, bleu, perplexity, entity_f1, ...)."""
+    if not records:
+        return f"no runs under {root}"
+    header = ("run", "data", "model", "task", "status", "best", "test metric", "ECE", "wall", "date")
+    body = [(r["name"], _cell(r["data"]), _cell(r["model"]), _cell(r["task"]), r["status"],
+             _cell(r["best_epoch"]) if r["epochs_run"] is None else f"{_cell(r['best_epoch'])}/{r['epochs_run']}",
+             "-" if r["metric"] is None else f"{r['metric'].removeprefix('test.')} {r['value']:.4g}",
+             _cell(r["ece"], ".4f"), _wall(r["wall_seconds"]), (r["date"] or "-").replace("T", " "))
+            for r in records]
+    counts = {}
+    for r in records:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    lines = _text_table(header, body, right={7, 8})
+    lines.append(f"{len(records)} runs under {root}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    lines += [f"{r['name']}: {r['problem']}" for r in records if r.get("problem")]
+    return "\n".join(lines)
+
+
+def format_run_comparison(result: dict) -> str:
+    """`nnrecipe runs compare`: the runs, the config keys that differ, the metrics side by side
+    (``*`` marks each row's best run), from `nnrecipe.compare_runs`' result."""
+    labels = [label.split(":")[0] for label in result["labels"]]
+    lines = [f"{label}: {r['path']} ({r['task']}, {r['model']}, {r['status']})"
+             for label, r in zip(labels, result["runs"])]
+    if result["config"]:
+        lines += ["", f"config: {len(result['config'])} keys differ"]
+        lines += _text_table(("key", *labels), [(k, *map(_cell, v)) for k, v in result["config"].items()])
+    else:
+        lines += ["", "config: identical"]
+    rows = [(key, *[_cell(v) + ("*" if i == row["best"] else "") for i, v in enumerate(row["values"])])
+            for key, row in result["metrics"].items()]
+    if rows:
+        lines += ["", "metrics (* best):"]
+        lines += _text_table(("metric", *labels), rows, right=set(range(1, len(labels) + 1)))
+    if result.get("html"):
+        lines += ["", f"wrote {result['html']}"]
+    return "\n".join(lines)
+
+
+def format_mlflow_export(result: dict) -> str:
+    """`nnrecipe runs export --mlflow`: where the runs went, and what was skipped and why."""
+    lines = [f"exported {len(result['exported'])} runs to MLflow experiment '{result['experiment']}' "
+             f"(id {result['experiment_id']}) at {result['tracking_uri']}"]
+    lines += [f"  {e['name']} -> run {e['run_id']}" for e in result["exported"]]
+    lines += [f"  skipped {s['name']}: {s['reason']}" for s in result["skipped"]]
+    return "\n".join(lines)

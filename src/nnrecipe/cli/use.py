@@ -219,3 +219,26 @@ def _cmd_bowl(args) -> int:
     print(format_bowl(r))
     print(f"wrote {r['png']} and {r['json']}")
     return 0
+
+
+def _cmd_runs(args) -> int:
+    from nnrecipe.cli.summaries import format_mlflow_export, format_run_comparison, format_runs_table
+
+    if args.action == "compare":
+        from nnrecipe.run_comparison import compare_runs
+
+        result = compare_runs(args.runs, out=args.out, dir=args.dir)
+        print(json.dumps(result, indent=2) if args.json else format_run_comparison(result))
+        return 0
+    if args.action == "export":
+        from nnrecipe.mlflow_export import export_runs_mlflow
+
+        result = export_runs_mlflow(args.dir, tracking_uri=args.tracking_uri, experiment=args.experiment,
+                                    filters=args.filters)
+        print(format_mlflow_export(result))
+        return 0
+    from nnrecipe.run_table import runs
+
+    records = runs(args.dir, sort=args.sort, filters=args.filters, reverse=args.reverse, use_index=not args.no_index)
+    print(json.dumps(records, indent=2) if args.json else format_runs_table(records, root=args.dir or "runs"))
+    return 0
