@@ -108,18 +108,18 @@ def reference_table(model: type[BaseModel] = Config) -> str:
     return "\n".join(lines) + "\n"
 
 
-def reference_block(text: str) -> str:
+def reference_block(text: str, *, where: str = "text") -> str:
     """What `text` (a README) holds between the START and END markers."""
     start, end = text.find(START), text.find(END)
     if start < 0 or end < start:
-        raise UserError(f"no configuration reference block ({START} … {END})", "the file",
-                        "put the two marker lines where the table belongs")
+        raise UserError(f"no configuration reference block ({START} … {END})", where,
+                        "put the two marker lines, in that order, where the table belongs")
     return text[start + len(START):end].strip("\n") + "\n"
 
 
-def replace_reference(text: str, model: type[BaseModel] = Config) -> str:
+def replace_reference(text: str, *, where: str = "text", model: type[BaseModel] = Config) -> str:
     """`text` with its block between the markers replaced by `reference_table` (idempotent)."""
-    reference_block(text)  # refuses a text without the markers
+    reference_block(text, where=where)  # refuses a text without the markers
     head, rest = text.split(START, 1)
     tail = rest.split(END, 1)[1]
     return f"{head}{START}\n{reference_table(model)}{END}{tail}"
