@@ -12,6 +12,7 @@ from nnrecipe.compress import compress  # shadows the module name, like report b
 from nnrecipe.config import Config, resolve_config
 from nnrecipe.curvature import curvature
 from nnrecipe.doctor import doctor
+from nnrecipe.embed import embed
 from nnrecipe.errors import TrainingDiverged, UserError
 from nnrecipe.inference import evaluate, predict
 from nnrecipe.driver import fit, resume
@@ -26,4 +27,4 @@ __version__ = "0.1.0"
 __all__ = ["Config", "Run", "TrainingDiverged", "UserError", "attack", "doctor", "evaluate", "fit", "load", "predict",
            "make_report", "resolve_config", "__version__", "export_onnx",
            "analogy", "evaluate_analogies", "load_vectors", "similar", "compress", "resume",
-           "curvature", "bowl"]
+           "curvature", "bowl", "embed"]

@@ -6,7 +6,7 @@ What varies between families is a task (`nnrecipe.tasks`, found from the config 
     refuse what the task cannot do → what the data decides (task.resolve) → join torchrun (or refuse it, with the task's reason) →
     refuse a non-empty --out → seed → device → η₀ → task.prepare → the run directory appears
     (``INCOMPLETE``, locked) → per member: seed, task.build, task.loop, the Trainer with History,
-    early stopping, progress, TensorBoard, checkpoints (exact resume), DDP → task.evaluate →
+    early stopping, progress, TensorBoard, the step profiler, checkpoints (exact resume), DDP → task.evaluate →
     the metrics header → the final files and the commit (the marker's deletion) → a divergence
     is raised only after the last good weights are committed (the CLI exits 3).
 
@@ -37,6 +37,7 @@ from nnrecipe.tasks.text_augmentation import refuse_text_augmentation
 from nnrecipe.training.callbacks import EarlyStopping, History, ProgressBar
 from nnrecipe.training.distributed import (attach as attach_distributed, join as join_distributed,
                                            teardown as teardown_distributed, world_size_from_env)
+from nnrecipe.training.profiling import StepProfiler
 from nnrecipe.training.setup import initial_lr, make_trainer, pick_device, seed_everything
 from nnrecipe.training.tensorboard import TensorBoardLogger
 
@@ -108,6 +109,9 @@ def fit_config(cfg: Config, *, out, progress: bool, resume: bool = False,
         raise UserError(f"train.curvature_every measures the Hessian of in-memory tabular/image fits, not {task.name}"
                         + (" (data.lazy)" if cfg.data.lazy else ""), "train.curvature_every",
                         "set it to 0, or fit a tabular/image model on in-memory data")
+    if cfg.train.profile != "off" and not task.profiles:
+        raise UserError(f"train.profile times the Trainer's steps; {task.name} trains with a loop of its own",
+                        "train.profile", "drop --profile (the run's metrics.json still has train_seconds)")
     if cfg.train.ensemble > 1 and not task.ensembles:
         raise UserError(f"ensembles of {task.name} models are not supported", "train.ensemble", "use 1")
     if world_size_from_env() > 1 and not task.data_parallel:
@@ -178,6 +182,8 @@ def _train_member(task: Task, data, member: Member, *, started: float) -> Traine
               "status": "ok" if d is None else f"diverged: {d}"}
     if fitted.diagnose is not None:  # the curves' verdict (`nnrecipe.recipe.diagnosis`)
         header["diagnosis"] = diagnose_history(fitted.rows, task=fitted.diagnose)
+    if fitted.profile is not None:
+        header["profile"] = fitted.profile
     run = Run(dir=None, model=result.model, info=result.info, metrics={**header, **result.metrics},
               config=config_to_dict(cfg), transform=result.transform, predictions=result.predictions)
     return Trained(run, fitted)
@@ -206,6 +212,11 @@ def _fit_trainer(cfg: Config, model: nn.Module, loop, member: Member, *, name: s
         trainer.callbacks.append(TensorBoardLogger(member.live.final / "tensorboard" / (member.checkpoints or ""),
                                                    health=loop.health, config_text=yaml.safe_dump(
                                                        config_to_dict(cfg), sort_keys=False)))
+    profiler = None
+    if t.profile != "off":  # after the trainer's callbacks so far: the epoch row is closed last
+        trace = member.live.final / "profile" / (member.checkpoints or "") if t.profile == "trace" and member.writes else None
+        profiler = trainer.profiler = StepProfiler(device=member.device, trace_dir=trace)
+        trainer.callbacks.append(profiler)
     checkpointer = open_checkpointer(cfg, member.live, subdir=member.checkpoints) if member.writes else None
     if checkpointer is not None:
         trainer.callbacks.append(checkpointer)
@@ -223,7 +234,8 @@ def _fit_trainer(cfg: Config, model: nn.Module, loop, member: Member, *, name: s
     return Fitted(trainer=trainer, rows=history.rows, logs=logs, diverged=diverged,
                   train_seconds=checkpointer.elapsed_before if checkpointer else 0.0,
                   columns=tuple(history.columns), diagnose=loop.diagnose, extras=loop.extras,
-                  health_rows=loop.health.rows if loop.health is not None else [])
+                  health_rows=loop.health.rows if loop.health is not None else [],
+                  profile=profiler.summary() if profiler is not None else None)
 
 
 __all__ = ["fit", "fit_config", "resume"]

@@ -37,7 +37,7 @@ COMMANDS = {"fit": train._cmd_fit, "summary": train._cmd_summary, "predict": use
             "compress": use._cmd_compress, "evaluate": use._cmd_evaluate, "schedule": train._cmd_schedule,
             "report": use._cmd_report, "doctor": train._cmd_doctor, "similar": use._cmd_similar,
             "analogy": use._cmd_analogy, "export": use._cmd_export,
-            "curvature": use._cmd_curvature, "bowl": use._cmd_bowl,
+            "curvature": use._cmd_curvature, "bowl": use._cmd_bowl, "embed": use._cmd_embed,
             "config": train._cmd_config}
 
 

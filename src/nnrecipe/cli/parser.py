@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar; print only the run directory")
     p.add_argument("--ensemble", type=int, default=None, metavar="K",
                    help="train K members (seeds seed..seed+K-1, same split) and average their probabilities")
+    p.add_argument("--profile", nargs="?", const="on", choices=["on", "trace"], default=None,
+                   help="time each epoch's data loading, forward, backward, optimizer step and callbacks, "
+                        "samples/s and peak memory (metrics.json `profile`, the report); `--profile trace` "
+                        "also writes a torch.profiler Chrome trace of a few steps to RUN/profile/")
     p.add_argument("--tensorboard", action="store_true",
                    help="write TensorBoard event files to RUN/tensorboard/ (losses, accuracy, LR, gradient norm, "
                         "health statistics, the config); view with `tensorboard --logdir runs`")
@@ -318,6 +322,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--probes", type=int, default=100, metavar="P", help="Hutchinson probes for the trace (default 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample and the random probes")
     p.add_argument("--out", default=None, metavar="FILE.json", help="also write the result as JSON")
+
+    p = sub.add_parser("embed", help="maps of a run's learned features: PCA, t-SNE (UMAP), k-means, k-NN accuracy",
+                       description="Features of the run's test split (or --data): the input of the last Linear "
+                       "layer by default (the penultimate activations), any module with --layer, an autoencoder's "
+                       "code (a VAE's mean), word2vec's vectors. Reports PCA explained variance, k-means with k "
+                       "chosen by silhouette, the adjusted Rand index against the labels and the cross-validated "
+                       "k-NN accuracy; writes scatter plots, embedding.csv and TensorBoard projector files.")
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--data", default=None, metavar="SOURCE",
+                   help="rows with the training columns, images or text (default: the run's test split)")
+    p.add_argument("--layer", default=None, metavar="NAME",
+                   help="a module name from model.named_modules() whose output is the feature "
+                   "(default: the input of the last Linear layer)")
+    p.add_argument("--samples", type=int, default=2000, metavar="N",
+                   help="rows embedded at most, a seeded sample beyond (default 2000; t-SNE costs N^2)")
+    p.add_argument("--neighbors", type=int, default=5, metavar="K", help="k of the k-NN accuracy (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample, k-means, t-SNE and the CV folds")
+    p.add_argument("--out", default=None, metavar="DIR", help="where to write (default RUN_DIR/embedding/)")
 
     p = sub.add_parser("bowl", help="optimizers on a 2-D quadratic bowl: trajectories, loss, steps vs theory",
                        description="f(θ) = ½θᵀHθ with H = U·diag(λ₁, λ₂)·Uᵀ, λ₁ = 1, κ = λ₁/λ₂, U a rotation "

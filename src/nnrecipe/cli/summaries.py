@@ -157,6 +157,20 @@ def format_doctor_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+def format_profile(p: dict) -> str:
+    """`nnrecipe fit --profile`: the share of the step time per phase, throughput, peak memory."""
+    phases = {k[: -len("_seconds")]: v for k, v in p.items() if k.endswith("_seconds") and v}
+    busy = sum(phases.values()) or 1.0
+    shares = "  ".join(f"{k} {v / busy:.0%}" for k, v in phases.items())
+    rate = f"{p['samples_per_second']:,.0f} samples/s" if p.get("samples_per_second") else "no steps"
+    memory = "".join(f", peak {name} {p[key]:,.0f} MiB" for name, key in (("RSS", "peak_rss_mb"), ("CUDA", "peak_cuda_mb"))
+                     if p.get(key) is not None)
+    lines = [f"profile: {shares} of {busy:.2f} s of steps; {rate}{memory}"]
+    if p.get("trace"):
+        lines.append(f"profile trace: {p['trace']} (chrome://tracing or Perfetto), top operators in profile/operators.txt")
+    return "\n".join(lines + list(p.get("warnings") or []))
+
+
 def format_curvature(r: dict) -> str:
     """`nnrecipe curvature`: the spectrum of `nnrecipe.curvature`'s result."""
     top = ", ".join(f"{v:.4g}" for v in r["eigenvalues"])
@@ -170,6 +184,26 @@ def format_curvature(r: dict) -> str:
         f"condition number: {kappa} ({r['condition_estimate']})",
         f"cost: {r['hvps']} Hessian-vector products ({r['hvps_eigenvalues']} Lanczos, {r['hvps_trace']} trace, "
         f"{r['hvps_density']} density), {r['seconds']:.2f} s"])
+
+
+def format_embedding(r: dict) -> str:
+    """`nnrecipe embed`: the measures of `nnrecipe.embed`'s result and where the files went."""
+    ev = r["explained_variance"]
+    shown = ", ".join(f"{v:.3f}" for v in ev[:5])
+    sil = f"{r['silhouette']:.3f}" if r["silhouette"] is not None else "undefined"
+    lines = [f"features: {r['features']}, {r['rows']} rows x {r['dim']} ({r['source']})",
+             f"PCA explained variance: {shown}{' ...' if len(ev) > 5 else ''} (first 2: {sum(ev[:2]):.1%})",
+             f"k-means: k = {r['k']} by silhouette ({sil})"]
+    if r["labels"]:
+        ari = f"{r['ari']:.3f}" if r["ari"] is not None else "-"
+        knn = (f"{r['knn_accuracy']:.4f} ({r['knn']['neighbors']}-NN, {r['knn']['folds']}-fold CV)"
+               if r["knn_accuracy"] is not None else "not measurable (a class with one row)")
+        lines += [f"adjusted Rand index (clusters vs labels): {ari}", f"k-NN accuracy: {knn}"]
+    else:
+        lines.append("no class labels: no ARI, no k-NN accuracy")
+    maps = "t-SNE, PCA" + (", UMAP" if r["umap"] else " (UMAP: pip install umap-learn)")
+    lines.append(f"maps: {maps}; wrote {r['out']} ({', '.join(r['files'])})")
+    return "\n".join(lines)
 
 
 def format_bowl(r: dict) -> str:

@@ -7,7 +7,7 @@ import sys
 
 from nnrecipe.cli.parser import EXIT_DIVERGED, EXIT_INTERRUPTED, _flag_sets, build_parser
 from nnrecipe.cli.summaries import (format_captioning_fit, format_doctor_report, format_generative_fit,
-                                   format_model_summary, format_tagging_fit, format_word2vec_fit)
+                                   format_model_summary, format_profile, format_tagging_fit, format_word2vec_fit)
 from nnrecipe.errors import TrainingDiverged, UserError
 
 
@@ -91,6 +91,7 @@ def _cmd_fit(args) -> int:
 
     overrides = _flag_sets(args) + (["train.scale_lr=true"] if args.scale_lr else [])
     overrides += ["train.tensorboard=true"] if args.tensorboard else []
+    overrides += [f"train.profile={args.profile}"] if getattr(args, "profile", None) else []
     overrides += [f"train.ensemble={args.ensemble}"] if args.ensemble is not None else []
     if args.checkpoint_every_steps is not None:
         overrides.append(f"train.checkpoint_every_steps={args.checkpoint_every_steps}")
@@ -124,18 +125,26 @@ def _cmd_fit(args) -> int:
     if args.quiet:
         print(run.dir)
         return 0
+    _print_fit(run)
+    if run.metrics.get("profile"):
+        print(format_profile(run.metrics["profile"]))
+    return 0
+
+
+def _print_fit(run) -> None:
+    """The fit's summary lines, by task."""
     if run.task == "embedding":
         print(f"run: {run.dir}\n{format_word2vec_fit(run.metrics)}")
-        return 0
+        return
     if run.task == "generative":
         print(f"run: {run.dir}\n{format_generative_fit(run.metrics)}")
-        return 0
+        return
     if run.task == "tagging":
         print(f"run: {run.dir}\n{format_tagging_fit(run.metrics)}")
-        return 0
+        return
     if run.task == "captioning":
         print(f"run: {run.dir}\nreport: {run.dir / 'report.html'}\n{format_captioning_fit(run.metrics)}")
-        return 0
+        return
     test, m = run.metrics["test"], run.metrics
     print(f"run: {run.dir}")
     if (run.dir / "report.html").exists():
@@ -189,7 +198,6 @@ def _cmd_fit(args) -> int:
     diag = m.get("diagnosis")
     if diag:
         print(f"curves: {diag['verdict']} ({'; '.join(diag['reasons'])}) -> {diag['advice']}")
-    return 0
 
 
 

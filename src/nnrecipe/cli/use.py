@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
-from nnrecipe.cli.summaries import format_analogy_accuracy, format_bowl, format_curvature
+from nnrecipe.cli.summaries import format_analogy_accuracy, format_bowl, format_curvature, format_embedding
 from nnrecipe.errors import UserError
 
 
@@ -186,6 +186,15 @@ def _cmd_curvature(args) -> int:
     print(format_curvature(r))
     if args.out:
         print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_embed(args) -> int:
+    from nnrecipe.embed import embed
+
+    r = embed(args.run, args.data, layer=args.layer, out=args.out, seed=args.seed, samples=args.samples,
+              neighbors=args.neighbors)
+    print(format_embedding(r))
     return 0
 
 

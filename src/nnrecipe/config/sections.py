@@ -189,6 +189,9 @@ class TrainConfig(_Section):
     log_every: int = Field(50, ge=1, description="steps between host syncs (progress, grad-norm logging, NaN check "
                            "on accelerators)")
     curvature_every: int = Field(0, ge=0, description="epochs between λmax / Hessian-trace measurements; 0 = off")
+    profile: Literal["off", "on", "trace"] = Field(
+        "off", description="per-epoch phase times, samples/s, peak memory (`--profile`); trace: + a torch.profiler "
+        "trace in `RUN/profile/`")
     nan_policy: Literal["stop", "skip"] = Field(
         "stop", description="stop: end the run at a NaN/Inf step (last good weights kept); skip: drop the step and "
         "halve the LR (CPU)")
@@ -213,6 +216,12 @@ class TrainConfig(_Section):
     workers: int = Field(0, ge=0, description="DataLoader worker processes (`loader: dataloader`, lazy images)")
     pin_memory: Literal["auto"] | bool = Field("auto", description="page-locked batches; auto = on for CUDA")
     persistent_workers: bool = Field(False, description="keep DataLoader workers alive between epochs")
+
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _profile_switch(cls, value):
+        # YAML reads a bare on/off as a boolean: `--set train.profile=on` must still mean "on"
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 
 class TextAugmentConfig(_Section):

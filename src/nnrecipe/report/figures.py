@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from nnrecipe.metrics import average_precision, precision_recall_curve, roc_auc, roc_curve
 
@@ -78,6 +79,7 @@ def residual_figure(y_true, prediction) -> Figure:
     right.legend(fontsize="small")
     for ax in (left, right):
         ax.grid(True, alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return fig
 
 
@@ -120,6 +122,30 @@ def health_figure(rows: list[dict]) -> Figure | None:
         ax.grid(True, alpha=0.3)
         if len(series) <= _MAX_LEGEND:
             ax.legend(fontsize="x-small")
+    return fig
+
+
+PROFILE_PHASES = ("data", "forward", "backward", "optimizer", "callbacks", "train_step")
+
+
+def profile_figure(epochs: list[dict]) -> Figure:
+    """`train.profile`: each epoch's step time stacked by phase, and the samples/s line."""
+    fig = Figure(figsize=(8.4, 3.4), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    x = [row["epoch"] for row in epochs]
+    bottom = np.zeros(len(epochs))
+    for phase in PROFILE_PHASES:
+        seconds = np.array([row.get(f"{phase}_seconds") or 0.0 for row in epochs])
+        if seconds.any():
+            left.bar(x, seconds, bottom=bottom, label=phase)
+            bottom += seconds
+    left.set(title="Step time by phase", xlabel="epoch", ylabel="seconds")
+    left.legend(fontsize="x-small")
+    right.plot(x, [row.get("samples_per_second") or np.nan for row in epochs], marker=".")
+    right.set(title="Throughput", xlabel="epoch", ylabel="training samples / s")
+    for ax in (left, right):
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return fig
 
 

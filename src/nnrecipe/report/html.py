@@ -2,11 +2,12 @@
 
 A single-run report reads only the run directory's files (`nnrecipe.report.runfiles`) and shows,
 in this order: overview, resolved config, data, model summary, learning curves with the curve
-diagnosis, training health, then by kind of run: classification (test metrics, confusion matrix,
+diagnosis, training health, the profile (``train.profile``), then by kind of run: classification (test metrics, confusion matrix,
 ROC/PR curves, calibration, per-class table), regression (metrics, residuals), sequence (metrics,
 examples, attention), tagging (metrics, tag confusion matrix, per-tag table, entity types, examples),
 captioning (BLEU, captions against references, sample images with per-word attention),
-ensemble members; and the compression table. A section whose file is
+ensemble members; the compression table, and the embedding (`nnrecipe embed`) when RUN/embedding/
+holds one. A section whose file is
 missing says "Not available" instead of failing. Figures are PNGs embedded as base64 data URIs;
 the page has no script and loads nothing from anywhere (it opens offline, and its CSP forbids it).
 """
@@ -30,6 +31,9 @@ def _sections(run: RunFiles) -> list[tuple[str, str, str]]:
              sections.learning_curves(run)]
     if not run.members:
         parts.append(sections.health(run))
+    timing = sections.profile(run)
+    if timing is not None:
+        parts.append(timing)
     kind = run.metrics.get("kind") or run.task
     if kind in ("seq2seq", "lm"):
         parts += [results.test_metrics(run), results.sequence(run)]
@@ -45,6 +49,8 @@ def _sections(run: RunFiles) -> list[tuple[str, str, str]]:
     if run.members:
         parts.append(sections.members(run))
     parts.append(sections.compression(run))
+    if run.embedding is not None:  # only once `nnrecipe embed` has written RUN/embedding/
+        parts.append(sections.embedding(run))
     return parts
 
 

@@ -4,7 +4,7 @@ Required: the directory and, for a single model, ``history.csv`` (a folder witho
 a header with no rows is a run that diverged in its first epoch and just has no curves). An
 ensemble keeps its histories in ``members/<i>/``. Every other file is optional: config.yaml,
 metrics.json, model.json, health.csv, predictions.csv (test split: ``y_true,prob_<class>…`` or
-``y_true,prediction``), compression.json. A missing one becomes None and its section says so.
+``y_true,prediction``), compression.json, embedding/embedding.json. A missing one becomes None and its section says so.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class RunFiles:
     predictions: dict | None  # {"y_true", "probs", "class_names"} or {"y_true", "prediction"}
     compression: dict | None
     members: list["RunFiles"] = field(default_factory=list)
+    embedding: dict | None = None  # embedding/embedding.json, written by `nnrecipe embed`
 
     @property
     def task(self) -> str | None:
@@ -130,7 +131,8 @@ def read_run(run_dir: str | Path) -> RunFiles:
         health=_read_health(run_dir / "health.csv"),
         predictions=read_predictions(run_dir / "predictions.csv"),
         compression=_read_json(run_dir / "compression.json"),
-        members=[read_run(run_dir / name) for name in members or [] if (run_dir / name).is_dir()])
+        members=[read_run(run_dir / name) for name in members or [] if (run_dir / name).is_dir()],
+        embedding=_read_json(run_dir / "embedding" / "embedding.json"))
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, object]:

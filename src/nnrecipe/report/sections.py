@@ -18,7 +18,7 @@ from safetensors import safe_open
 from nnrecipe.errors import UserError
 from nnrecipe.models import build_model
 from nnrecipe.models.summary import human, summarize
-from nnrecipe.report.figures import health_figure, overlay_figure
+from nnrecipe.report.figures import health_figure, overlay_figure, profile_figure
 from nnrecipe.report.markup import details, figure_png, fmt, image, not_available, para, stored_or_drawn, table
 from nnrecipe.report.plots import plot_learning_curves
 from nnrecipe.report.runfiles import RunFiles
@@ -204,6 +204,27 @@ def health(run: RunFiles) -> tuple[str, str, str]:
     return "health", head, body + image(figure_png(fig), "per-layer gradient norm, update ratio, dead units")
 
 
+def profile(run: RunFiles) -> tuple[str, str, str] | None:
+    """`train.profile`: where the steps' time went (None: the run was not profiled)."""
+    p = run.metrics.get("profile")
+    if not p:
+        return None
+    phases = [k for k in p if k.endswith("_seconds") and p[k]]
+    busy = sum(p[k] for k in phases) or 1.0
+    rows = [[k[: -len("_seconds")], p[k], p[k] / busy] for k in phases]
+    body = para("Wall-clock time of the training steps by phase over all epochs (validation not included); "
+                "on an accelerator each phase boundary synchronizes the device while profiling.")
+    body += table(["phase", "seconds", "share"], rows)
+    facts = [["samples / s (mean over epochs)", p.get("samples_per_second")], ["peak RSS (MiB)", p.get("peak_rss_mb")],
+             ["peak CUDA memory (MiB)", p.get("peak_cuda_mb")], ["torch.profiler trace", p.get("trace")]]
+    body += table(["", "value"], [f for f in facts if f[1] is not None])
+    if p.get("warnings"):
+        body += "<ul>" + "".join(f'<li class="warn">{fmt(w)}</li>' for w in p["warnings"]) + "</ul>"
+    if p.get("epochs"):
+        body += image(figure_png(profile_figure(p["epochs"])), "step time by phase per epoch; samples per second")
+    return "profile", "Profile", body
+
+
 def compression(run: RunFiles) -> tuple[str, str, str]:
     c = run.compression
     if not c or not c.get("variants"):
@@ -215,6 +236,25 @@ def compression(run: RunFiles) -> tuple[str, str, str]:
     if c.get("chosen"):
         body += para(f"Chosen: {c['chosen']}" + (f" (saved in {c['chosen_dir']})" if c.get("chosen_dir") else ""))
     return "compression", "Compression", body
+
+
+def embedding(run: RunFiles) -> tuple[str, str, str]:
+    """`nnrecipe embed`'s measures and its t-SNE picture (RUN/embedding/)."""
+    e = run.embedding
+    knn = e.get("knn") or {}
+    rows = [["features", f"{e.get('features')}, {e.get('rows')} rows × {e.get('dim')} ({e.get('source')})"],
+            ["PCA explained variance (first 2)", sum((e.get("explained_variance") or [])[:2])],
+            ["k-means k (by silhouette)", e.get("k")], ["silhouette", e.get("silhouette")],
+            ["adjusted Rand index vs labels", e.get("ari")],
+            [f"k-NN accuracy ({knn.get('neighbors')}-NN, {knn.get('folds')}-fold CV)" if knn else "k-NN accuracy",
+             e.get("knn_accuracy")]]
+    body = table(["", "value"], rows)
+    png = run.dir / "embedding" / "tsne.png"
+    if png.is_file():
+        body += image(png.read_bytes(), "t-SNE of the features, by label and by k-means cluster")
+    else:
+        body += not_available("no embedding/tsne.png")
+    return "embedding", "Embedding", body
 
 
 def members(run: RunFiles) -> tuple[str, str, str]:

@@ -183,6 +183,8 @@ def embed_2d(codes: np.ndarray, *, method: str, seed: int) -> tuple[np.ndarray, 
 
 class AutoencoderTask(GenerativeTask):
     name = "autoencoder"
+    commands = frozenset({"sample", "embed"})  # the code z (a VAE's μ) is a representation to map
+    instead = "draw images with `nnrecipe sample RUN_DIR --out grid.png` or map the codes with `nnrecipe embed RUN_DIR`"
 
     def loop(self, cfg: Config, model, data: ImageData, member: Member) -> Loop:
         g = cfg.generative

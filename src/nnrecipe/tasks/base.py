@@ -94,6 +94,7 @@ class Fitted:
     diagnose: str | None = None
     extras: dict = field(default_factory=dict)
     health_rows: list[dict] = field(default_factory=list)
+    profile: dict | None = None  # train.profile: `StepProfiler.summary()` for metrics.json
 
 
 @dataclass
@@ -124,6 +125,7 @@ class Task:
     why_not_parallel = ""
     ensembles = False  # True: train.ensemble = K trains K members on one split
     augments_text = False  # True: augment.text (EDA) applies; the driver refuses it elsewhere
+    profiles = True  # False: train.profile is refused (a loop of its own, not the Trainer's steps)
     # the commands that use a finished run of this task; the others are refused in one place
     # (`nnrecipe.tasks.open_run`) with `holds` (what the run is) and `instead` (what to run)
     commands: frozenset[str] = frozenset()

@@ -51,9 +51,9 @@ class SequenceData:
 
 class SequenceTask(Task):
     name = "sequence"
-    commands = frozenset({"predict", "evaluate", "compress", "export", "sample"})
+    commands = frozenset({"predict", "evaluate", "compress", "export", "sample", "embed"})
     holds = "sequence model"
-    instead = "use predict, evaluate, compress, export (or sample, for a language model)"
+    instead = "use predict, evaluate, compress, export (or sample, for a language model; embed, for a classifier)"
     augments_text = True
 
     def resolve(self, cfg: Config) -> Config:

@@ -49,9 +49,9 @@ class TabularTask(Task):
     name = "tabular"
     ensembles = True
     commands = frozenset({"predict", "evaluate", "calibrate", "compress", "attack", "export", "summary", "doctor",
-                          "curvature"})
+                          "curvature", "embed"})
     holds = "tabular or image model"
-    instead = "use predict, evaluate, calibrate, compress, attack, export or curvature"
+    instead = "use predict, evaluate, calibrate, compress, attack, export, curvature or embed"
 
     def prepare(self, cfg: Config, device: torch.device, provided: Provided) -> TabularData:
         prepared = prepare_lazy(cfg) if cfg.data.lazy else prepare_for(cfg, provided.data)

@@ -39,14 +39,16 @@ class Corpus:
 
 class Word2VecTask(Task):
     name = "word2vec"
-    commands = frozenset({"similar", "analogy", "evaluate"})
+    commands = frozenset({"similar", "analogy", "evaluate", "embed"})
     holds = "word2vec run (word vectors, not a predictor)"
-    instead = "use `nnrecipe similar`, `nnrecipe analogy` or `nnrecipe evaluate RUN --analogies FILE`"
+    instead = ("use `nnrecipe similar`, `nnrecipe analogy`, `nnrecipe evaluate RUN --analogies FILE` or "
+               "`nnrecipe embed RUN`")
 
     def load(self, run_dir, info: dict, *, model=None) -> Run:
         raise UserError("a word2vec run holds word vectors, not a predictor", str(run_dir), self.instead)
     data_parallel = False
     why_not_parallel = ONE_PROCESS
+    profiles = False  # its sparse SGD loop is not the Trainer's steps
 
     def check(self, cfg: Config) -> None:
         if cfg.data.lazy:

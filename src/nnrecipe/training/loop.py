@@ -154,6 +154,7 @@ class Trainer:
     train_step: Callable | None = None
     # token data: `nnrecipe.training.buckets.LengthBuckets` (order + take); None: random batches of whole rows
     batching: object | None = None
+    profiler: object | None = None  # `nnrecipe.training.profiling.StepProfiler` (train.profile); None: no clock
     step: int = 0
     should_stop: bool = False
     lr_factor: float = 1.0
@@ -169,6 +170,10 @@ class Trainer:
             return loss, None
         correct, counted = row_accuracy(logits, y)
         return loss, correct.item() / max(counted.item(), 1)
+
+    def _phase(self, name: str):
+        """The profiler's clock around one phase of the step; nothing at all without a profiler."""
+        return self.profiler.phase(name) if self.profiler is not None else contextlib.nullcontext()
 
     def _set_lr(self) -> float:
         lr = self.schedule.lr_at(self.step) * self.lr_factor
@@ -204,23 +209,26 @@ class Trainer:
         loss_sum = penalty = correct = counted = None
         for k in range(len(bounds) - 1):
             part = slice(bounds[k], bounds[k + 1])
-            xm, ym = (xb, yb) if len(bounds) == 2 else (take(xb, part), yb[part])
-            target = ym
-            if self.augment is not None:
-                xm, target = self.augment(xm, ym, generator)
-            with self.precision.autocast() if self.precision is not None else contextlib.nullcontext():
-                logits = self.forward(self.model, xm)
-                loss = self.loss_fn(logits, target)
-            if len(bounds) > 2:
-                loss = loss * ((bounds[k + 1] - bounds[k]) / m)
-            extra = self.penalty(self.model) if self.penalty and k == len(bounds) - 2 else None
-            total = loss + extra if extra is not None else loss
-            self.precision.backward(total) if self.precision is not None else total.backward()
-            penalty = extra.detach() if extra is not None else None
-            loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
-            if self.classification:
-                hits, seen = row_accuracy(logits.detach(), ym)
-                correct, counted = (hits, seen) if correct is None else (correct + hits, counted + seen)
+            with self._phase("forward"):
+                xm, ym = (xb, yb) if len(bounds) == 2 else (take(xb, part), yb[part])
+                target = ym
+                if self.augment is not None:
+                    xm, target = self.augment(xm, ym, generator)
+                with self.precision.autocast() if self.precision is not None else contextlib.nullcontext():
+                    logits = self.forward(self.model, xm)
+                    loss = self.loss_fn(logits, target)
+                if len(bounds) > 2:
+                    loss = loss * ((bounds[k + 1] - bounds[k]) / m)
+                extra = self.penalty(self.model) if self.penalty and k == len(bounds) - 2 else None
+                total = loss + extra if extra is not None else loss
+            with self._phase("backward"):
+                self.precision.backward(total) if self.precision is not None else total.backward()
+            with self._phase("forward"):
+                penalty = extra.detach() if extra is not None else None
+                loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
+                if self.classification:
+                    hits, seen = row_accuracy(logits.detach(), ym)
+                    correct, counted = (hits, seen) if correct is None else (correct + hits, counted + seen)
         total = loss_sum + penalty if penalty is not None else loss_sum
         return loss_sum, total, correct, counted
 
@@ -248,27 +256,30 @@ class Trainer:
         if self.distributed is not None:  # every rank draws the same global batches and takes its slice
             order = self.distributed.shard_batches(order)
         cut = self.batching.take if self.batching is not None else lambda X, y, idx: (take(X, idx), y[idx])
-        for xb, yb in loader.batches(order) if loader else (cut(X, y, idx) for idx in order):
+        batches = loader.batches(order) if loader else (cut(X, y, idx) for idx in order)
+        for xb, yb in self.profiler.batches(batches) if self.profiler is not None else batches:
             p.batches_done += 1
             lr = p.lr = self._set_lr()
             log_step = (self.step + 1) % self.log_every == 0
             if self.train_step is not None:
-                row = self.train_step(self, xb, yb)  # applies its own updates
+                with self._phase("train_step"):
+                    row = self.train_step(self, xb, yb)  # applies its own updates
                 if check_every_step or log_step:
                     self._guard_stats(row, good_state)
                 self.step += 1
             else:
                 self.optimizer.zero_grad(set_to_none=True)
                 loss, total, correct, counted = self._forward_backward(xb, yb, batch_size, generator, has_bn)
-                if self.precision is not None:
-                    self.precision.unscale(self.optimizer)  # clip true gradients, not scaled ones
-                grad_norm = clip_gradients(params, mode=self.clip_mode, threshold=self.clip_threshold,
-                                           autoclip=self.autoclip, exempt=self.clip_exempt)
-                # with a GradScaler, Inf gradients are the scaler's to skip: only the loss is guarded
-                probe = total if self.precision is not None and self.precision.scaler else total + grad_norm
-                if (check_every_step or log_step) and not self._guard(probe, total, grad_norm, good_state):
-                    continue  # nan_policy "skip": this update is dropped
-                self.precision.step(self.optimizer) if self.precision is not None else self.optimizer.step()
+                with self._phase("optimizer"):
+                    if self.precision is not None:
+                        self.precision.unscale(self.optimizer)  # clip true gradients, not scaled ones
+                    grad_norm = clip_gradients(params, mode=self.clip_mode, threshold=self.clip_threshold,
+                                               autoclip=self.autoclip, exempt=self.clip_exempt)
+                    # with a GradScaler, Inf gradients are the scaler's to skip: only the loss is guarded
+                    probe = total if self.precision is not None and self.precision.scaler else total + grad_norm
+                    if (check_every_step or log_step) and not self._guard(probe, total, grad_norm, good_state):
+                        continue  # nan_policy "skip": this update is dropped
+                    self.precision.step(self.optimizer) if self.precision is not None else self.optimizer.step()
                 self.step += 1
                 if not self.classification:
                     correct = counted = grad_norm.new_zeros(())
@@ -278,14 +289,15 @@ class Trainer:
                                    counted.to(stats.dtype), self._clipped(grad_norm).to(stats.dtype)))
             stats[len(sizes)] = row
             sizes.append(len(yb))
-            if log_step:
-                values = dict(zip(columns, row.tolist())) if columns else {"loss": loss.item()}
-                logs = {"step": self.step, **values, "lr": lr}
-                for cb in self.callbacks:
-                    cb.on_batch_end(self, logs)
-            for cb in self._stepped:  # pure int arithmetic: no host sync unless a callback runs
-                if self.step % cb.every_steps == 0:
-                    cb.on_step_end(self, {"step": self.step})
+            with self._phase("callbacks"):
+                if log_step:
+                    values = dict(zip(columns, row.tolist())) if columns else {"loss": loss.item()}
+                    logs = {"step": self.step, **values, "lr": lr}
+                    for cb in self.callbacks:
+                        cb.on_batch_end(self, logs)
+                for cb in self._stepped:  # pure int arithmetic: no host sync unless a callback runs
+                    if self.step % cb.every_steps == 0:
+                        cb.on_step_end(self, {"step": self.step})
         return self._epoch_summary(stats[: len(sizes)], sizes, lr if sizes else self.schedule.lr_at(self.step))
 
     def _epoch_summary(self, stats: torch.Tensor, sizes: list[int], lr: float) -> dict:
