@@ -4,8 +4,9 @@ One row per leaf key, in declaration order, nested sections flattened (``schedul
 the key, its default as YAML writes it (``null``, ``true``, ``[0.5, 0.75]``), the values it takes
 (from the annotation: Literal choices joined by ``|``, ``int``, ``X or null``, a variable-length
 tuple as ``list of int``, and the bounds of the Field: ``≥ 0, < 1``), and the field's
-``description``. Hand-written because pydantic's JSON schema loses what the table needs (a tuple
-becomes an array schema, the order of a union's members and the YAML spelling of the default).
+``description``. It walks ``model_fields`` rather than pydantic's JSON schema, which moves nested
+sections into ``$defs`` references and spells a union as an ``anyOf`` list: reading those back into
+these short cells would take its own interpreter.
 The README holds the table between `START` and `END`; `replace_reference` rewrites that block,
 and ``nnrecipe config --reference README.md`` calls it.
 """
