@@ -38,7 +38,7 @@ COMMANDS = {"fit": train._cmd_fit, "summary": train._cmd_summary, "predict": use
             "report": use._cmd_report, "doctor": train._cmd_doctor, "similar": use._cmd_similar,
             "analogy": use._cmd_analogy, "export": use._cmd_export,
             "curvature": use._cmd_curvature, "bowl": use._cmd_bowl, "embed": use._cmd_embed,
-            "runs": use._cmd_runs}
+            "runs": use._cmd_runs, "config": train._cmd_config}
 
 
 class _StderrLines(logging.Handler):

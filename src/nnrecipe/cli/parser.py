@@ -376,6 +376,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="bowl", metavar="DIR", help="output folder (default ./bowl)")
 
     _runs_parser(sub)
+    p = sub.add_parser("config", help="the resolved configuration as YAML, or the reference of every key",
+                       description="Prints the configuration `fit` would record in config.yaml for --config and "
+                       "--set (defaults that depend on the model or data included). --reference prints the "
+                       "markdown table of every key (default, values, meaning) generated from the config "
+                       "models; --reference README.md rewrites the table between the file's "
+                       "<!-- config-reference:start --> and <!-- config-reference:end --> lines instead.")
+    p.add_argument("--config", default=None, metavar="FILE.yaml", help="a YAML configuration to resolve")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config key, e.g. --set model.name=vit")
+    p.add_argument("--reference", nargs="?", const="-", default=None, metavar="FILE",
+                   help="print the configuration reference table; with FILE, rewrite the block in FILE")
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Handlers of the commands that train or inspect models: fit, doctor, schedule, summary."""
+"""Handlers of the commands that train or inspect models: fit, doctor, schedule, summary, config."""
 
 from __future__ import annotations
 
@@ -40,6 +40,36 @@ def _cmd_schedule(args) -> int:
 
         plot_schedule(lrs, args.plot, title=f"{args.name} schedule, {args.steps} steps")
         print(f"wrote {args.plot}")
+    return 0
+
+
+def _cmd_config(args) -> int:
+    from pathlib import Path
+
+    import yaml
+
+    from nnrecipe.config import config_to_dict, resolve_config
+    from nnrecipe.config.reference import reference_table, replace_reference
+
+    if args.reference is None:
+        cfg = resolve_config(file=args.config, overrides=args.overrides)
+        print(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), end="")  # as config.yaml
+        return 0
+    if args.config or args.overrides:
+        raise UserError("--reference documents every key; --config/--set do not apply to it", "config --reference",
+                        "drop --config/--set, or drop --reference to see a resolved configuration")
+    if args.reference == "-":
+        print(reference_table(), end="")
+        return 0
+    path = Path(args.reference)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {type(exc).__name__}", "config --reference", "pass the README") from None
+    updated = replace_reference(text, where=str(path))
+    if updated != text:
+        path.write_text(updated)
+    print(f"{'wrote' if updated != text else 'up to date:'} {path}")
     return 0
 
 
