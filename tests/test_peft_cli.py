@@ -135,3 +135,13 @@ def test_prompt_tuning_a_vit(tmp_path, capsys):
     X, _ = load_digits(return_X_y=True)
     run = nnrecipe.load(tmp_path / "prompt")
     assert run.predict_proba(X[:5]).shape == (5, 10)
+
+
+@pytest.mark.parametrize("args", [["--data", "seq:memory", "--model", "lstm"], ["--model", "autoencoder"],
+                                  ["--model", "gan"]])
+def test_families_other_than_tabular_and_image_refuse_peft_in_one_place(tmp_path, capsys, args):
+    out = tmp_path / "run"
+    code = main(["fit", *args, "--set", "peft.method=lora", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: peft and adversarial training are for tabular and image models, not ")
+    assert err.count("\n") == 1 and not out.exists()

@@ -102,6 +102,9 @@ def fit_config(cfg: Config, *, out, progress: bool, resume: bool = False,
     """Train the task `cfg` describes into `out` (module docstring: the order of events)."""
     provided = provided or Provided()
     task = task_for_config(cfg)
+    if not task.peft_and_adversarial and (cfg.peft.method != "none" or cfg.adversarial.method != "none"):
+        raise UserError(f"peft and adversarial training are for tabular and image models, not {task.name}",
+                        "peft/adversarial", f"drop --peft/--adversarial for {task.name} models")
     task.check(cfg)
     cfg = task.resolve(cfg)
     if not task.augments_text:

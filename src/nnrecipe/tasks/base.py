@@ -127,6 +127,7 @@ class Task:
     augments_text = False  # True: augment.text (EDA) applies; the driver refuses it elsewhere
     profiles = True  # False: train.profile is refused (a loop of its own, not the Trainer's steps)
     learns_init = False  # True: init.name metainit/gradinit apply (the task runs `learn_init` with its loss)
+    peft_and_adversarial = False  # True: peft.method / adversarial.method apply; the driver refuses them elsewhere
     # the commands that use a finished run of this task; the others are refused in one place
     # (`nnrecipe.tasks.open_run`) with `holds` (what the run is) and `instead` (what to run)
     commands: frozenset[str] = frozenset()

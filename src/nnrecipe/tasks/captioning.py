@@ -52,9 +52,9 @@ class CaptioningTask(Task):
         if cfg.model.name != "captioner":
             raise UserError(f"{cfg.data.source} holds captioned images; model '{cfg.model.name}' does not caption",
                             "--model", "use --model captioner (its encoder: caption.encoder cnn|resnet)")
-        if cfg.peft.method != "none" or cfg.adversarial.method != "none" or cfg.transfer.init_from:
-            raise UserError("peft, adversarial training and transfer.init_from are for classifiers",
-                            "peft/adversarial/transfer", "drop them for a captioner")
+        if cfg.transfer.init_from:
+            raise UserError("transfer.init_from is for classifiers", "transfer.init_from",
+                            "drop it for a captioner")
         if cfg.data.lazy or cfg.init.name == "lsuv":
             raise UserError("a captioner reads its images in memory and takes two inputs (LSUV calibrates one)",
                             "data.lazy/init.name", "drop data.lazy and use another init.name")

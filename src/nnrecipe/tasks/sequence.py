@@ -61,9 +61,6 @@ class SequenceTask(Task):
         return resolve_config(file=cfg, extra={"text": text, **classifier_defaults(cfg, kind)})
 
     def check(self, cfg: Config) -> None:
-        if cfg.peft.method != "none" or cfg.adversarial.method != "none":
-            raise UserError("peft and adversarial training are for tabular and image models", "peft/adversarial",
-                            "drop --peft/--adversarial for sequence models")
         if cfg.data.lazy:
             raise UserError(f"data.lazy streams image folders for classifiers; model '{cfg.model.name}' reads its "
                             "data in memory", "data.lazy", "drop --set data.lazy=true")

@@ -49,6 +49,7 @@ class TabularTask(Task):
     name = "tabular"
     ensembles = True
     learns_init = True
+    peft_and_adversarial = True
     commands = frozenset({"predict", "evaluate", "calibrate", "compress", "attack", "export", "summary", "doctor",
                           "curvature", "embed"})
     holds = "tabular or image model"

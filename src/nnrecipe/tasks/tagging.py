@@ -36,9 +36,6 @@ class TaggingTask(Task):
     instead = "use `nnrecipe predict RUN_DIR --data FILE` or `nnrecipe evaluate RUN_DIR --data FILE`"
 
     def check(self, cfg: Config) -> None:
-        if cfg.peft.method != "none" or cfg.adversarial.method != "none":
-            raise UserError("peft and adversarial training are for tabular and image models", "peft/adversarial",
-                            "drop --peft/--adversarial for tagging models")
         if cfg.data.lazy or cfg.transfer.init_from:
             raise UserError("data.lazy and transfer.init_from are for image and tabular models", "data/transfer",
                             "drop them for tagging models")
